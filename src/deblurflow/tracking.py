@@ -1,0 +1,211 @@
+"""MLflow tracking: one run per pipeline execution, shared by train, select and evaluate.
+
+The default store needs no server: ``sqlite:///<repo root>/mlflow.db`` with artifacts in
+``<repo root>/mlartifacts``. The repo root is ``$DVC_ROOT`` when DVC sets it: inside
+``dvc exp run --temp`` / ``--queue`` that still points at the main workspace, so queued runs land
+in the same database even though their temp folder is deleted afterwards.
+``MLFLOW_TRACKING_URI`` overrides the store (a team server).
+
+A tracking failure never loses training: the first failure is reported once, clearly, and every
+later call becomes a no-op, while the DVC metrics files are written as usual.
+mlflow is imported lazily so the training code also runs where mlflow is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import atomic
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "deblurflow"
+
+
+def repo_root(cwd: str | Path | None = None) -> Path:
+    """$DVC_ROOT, else the git top level, else the current folder."""
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve()
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return Path(out.stdout.strip()).resolve()
+    except (OSError, subprocess.CalledProcessError):
+        return Path(cwd or ".").resolve()
+
+
+def tracking_uri(root: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+
+
+def git_commit(cwd: str | Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def data_hash(lock_path: str | Path = "dvc.lock", out_path: str = "data/prepared") -> str | None:
+    """The md5 DVC recorded for the prepared data (identifies the exact training data)."""
+    try:
+        import yaml
+
+        lock = yaml.safe_load(Path(lock_path).read_text()) or {}
+    except (OSError, ValueError):
+        return None
+    for stage in (lock.get("stages") or {}).values():
+        for out in stage.get("outs") or []:
+            if out.get("path") == out_path:
+                return out.get("md5")
+    return None
+
+
+def run_tags() -> dict[str, str]:
+    tags = {
+        "dvc.exp_name": os.environ.get("DVC_EXP_NAME"),
+        "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV"),
+        "git.commit": git_commit(),
+        "data.md5": data_hash(),
+    }
+    return {k: v for k, v in tags.items() if v}
+
+
+class Tracker:
+    """A thin, failure-tolerant wrapper over one MLflow run. ``enabled=False`` does nothing."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.run_id: str | None = None
+        self._client = None
+
+    def _safe(self, what: str, fn: Callable[[], Any]) -> Any:
+        if not self.enabled:
+            return None
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - any tracking failure must not stop training
+            self.enabled = False
+            log.warning(
+                "MLflow tracking failed while %s (%s: %s); tracking is off for the rest of this "
+                "stage, training and the DVC metrics files are not affected",
+                what,
+                type(exc).__name__,
+                exc,
+            )
+            return None
+
+    def _connect(self) -> Any:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        root = repo_root()
+        uri = tracking_uri(root)
+        mlflow.set_tracking_uri(uri)
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name(EXPERIMENT)
+        if exp is None:
+            artifacts = None if os.environ.get("MLFLOW_TRACKING_URI") else root / "mlartifacts"
+            exp_id = client.create_experiment(
+                EXPERIMENT, artifact_location=artifacts.as_uri() if artifacts else None
+            )
+        else:
+            exp_id = exp.experiment_id
+        self._client = client
+        return client, exp_id, uri
+
+    def start(self, run_name: str | None, params: dict[str, Any], tags: dict[str, str]) -> None:
+        def go() -> None:
+            client, exp_id, uri = self._connect()
+            run = client.create_run(exp_id, run_name=run_name, tags=tags)
+            self.run_id = run.info.run_id
+            from mlflow.entities import Param
+
+            items = [Param(k, str(v)) for k, v in params.items()]
+            for i in range(0, len(items), 100):  # MLflow caps params per batch call
+                client.log_batch(self.run_id, params=items[i : i + 100])
+            log.info("MLflow run %s (%s) in %s", self.run_id, run_name, uri)
+
+        self._safe("starting the run", go)
+
+    def attach(self, run_id: str | None) -> None:
+        """Continue an existing run (select and evaluate)."""
+        if not run_id:
+            self.enabled = False
+            return
+
+        def go() -> None:
+            client, _, _ = self._connect()
+            client.get_run(run_id)  # fails clearly if the store does not hold it
+            self.run_id = run_id
+
+        self._safe(f"opening run {run_id}", go)
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        def go() -> None:
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+            self._client.log_batch(self.run_id, metrics=batch)
+
+        if self.run_id:
+            self._safe("logging metrics", go)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        if self.run_id:
+            self._safe(
+                "setting tags",
+                lambda: [self._client.set_tag(self.run_id, k, v) for k, v in tags.items()],
+            )
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        if self.run_id and Path(path).exists():
+            self._safe(
+                f"logging artifact {path}",
+                lambda: self._client.log_artifact(self.run_id, str(path), artifact_path),
+            )
+
+    def log_artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
+        if self.run_id and Path(folder).is_dir():
+            self._safe(
+                f"logging artifacts {folder}",
+                lambda: self._client.log_artifacts(self.run_id, str(folder), artifact_path),
+            )
+
+    def finish(self, status: str = "FINISHED") -> None:
+        if self.run_id:
+            self._safe("closing the run", lambda: self._client.set_terminated(self.run_id, status))
+
+
+def write_run_file(path: str | Path, tracker: Tracker) -> None:
+    atomic.write_json(
+        path,
+        {
+            "run_id": tracker.run_id,
+            "tracking_uri": tracking_uri(repo_root()) if tracker.run_id else None,
+            "experiment": EXPERIMENT,
+        },
+    )
+
+
+def read_run_id(path: str | Path) -> str | None:
+    try:
+        return json.loads(Path(path).read_text()).get("run_id")
+    except (OSError, ValueError):
+        log.warning("%s is missing or unreadable: this stage will not log to MLflow", path)
+        return None

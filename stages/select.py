@@ -1,0 +1,55 @@
+"""DVC stage `select`: the best checkpoint by select.metric -> models/best.pt."""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from deblurflow import atomic, tracking
+from deblurflow.models import load_generator, save_generator
+from deblurflow.params import ParamsError, load_params
+from deblurflow.selection import select_checkpoint
+from deblurflow.training import CheckpointError
+
+log = logging.getLogger("deblurflow.select")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--checkpoints", type=Path, default=Path("models/checkpoints"))
+    ap.add_argument("--out", type=Path, default=Path("models/best.pt"))
+    ap.add_argument("--metrics", type=Path, default=Path("metrics/select.json"))
+    ap.add_argument("--run-file", type=Path, default=Path("models/mlflow_run.json"))
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        params = load_params(args.params)
+        metric = params.select.metric
+        row, snapshot = select_checkpoint(args.checkpoints, metric)
+        generator, info = load_generator(snapshot)
+    except (ParamsError, CheckpointError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    model = params.model.__class__(**info["model"])
+    summary = {
+        "epoch": int(row["epoch"]),
+        "metric": metric,
+        "value": float(row[metric]),
+        **{k: float(row[k]) for k in ("val_l1", "val_psnr", "val_ssim")},
+    }
+    save_generator(args.out, generator, model, epoch=summary["epoch"], select=dict(summary))
+    atomic.write_json(args.metrics, summary)
+    log.info(
+        "best epoch %d by %s = %.4f -> %s", summary["epoch"], metric, summary["value"], args.out
+    )
+
+    tracker = tracking.Tracker()
+    tracker.attach(tracking.read_run_id(args.run_file))
+    tracker.log_metrics({"best_epoch": summary["epoch"], f"best_{metric}": summary["value"]})
+    tracker.set_tags({"select.metric": metric})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""DVC stage `train`: GAN training on data/prepared, tracked in a new MLflow run.
+
+With train.devices > 1 this script relaunches itself under torchrun (DDP, one process per GPU);
+rank 0 alone logs to MLflow and writes outputs.
+"""
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from deblurflow import distributed, tracking
+from deblurflow.params import ParamsError, flatten, load_params
+from deblurflow.training import CheckpointError, pick_runtime, train, write_history_csv
+
+log = logging.getLogger("deblurflow.train")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--data", type=Path, default=Path("data/prepared"))
+    ap.add_argument("--checkpoints", type=Path, default=Path("models/checkpoints"))
+    ap.add_argument("--history", type=Path, default=Path("metrics/train_history.csv"))
+    ap.add_argument("--run-file", type=Path, default=Path("models/mlflow_run.json"))
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    try:
+        params = load_params(args.params)
+    except ParamsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if params.train.devices > 1 and "LOCAL_RANK" not in os.environ:
+        return distributed.relaunch(params.train.devices, sys.argv)
+
+    with distributed.process_group(params.train) as (rank, world):
+        runtime = pick_runtime(params.train, rank, world)
+        tracker = tracking.Tracker(enabled=runtime.is_main)
+        if runtime.is_main:
+            tracker.start(os.environ.get("DVC_EXP_NAME"), flatten(params), tracking.run_tags())
+            tracking.write_run_file(args.run_file, tracker)
+
+        def on_log(losses, step):
+            tracker.log_metrics(losses, step)
+
+        def on_epoch(history):
+            row = history[-1]
+            metrics = {k: v for k, v in row.items() if k not in ("epoch", "step")}
+            tracker.log_metrics(metrics, int(row["epoch"]))
+            write_history_csv(args.history, history)
+
+        try:
+            result = train(
+                params, args.data, args.checkpoints, runtime, on_log, on_epoch,
+                wrap=distributed.wrapper(runtime),
+            )  # fmt: skip
+        except (CheckpointError, ValueError, RuntimeError) as exc:
+            tracker.finish("FAILED")
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except BaseException:
+            tracker.finish("KILLED")
+            raise
+        if runtime.is_main:
+            write_history_csv(args.history, result.history)
+            tracker.log_metrics({"train_images_per_s": result.images_per_s})
+            tracker.log_artifact(args.history)
+            tracker.finish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

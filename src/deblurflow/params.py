@@ -166,9 +166,9 @@ class TrainParams:
         _check(self.epochs >= 1, "train.epochs", "must be >= 1")
         _check(self.batch_size >= 1, "train.batch_size", "must be >= 1")
         _check(
-            self.crop is None or (self.crop >= 16 and self.crop % 4 == 0),
+            self.crop is None or (self.crop >= 32 and self.crop % 4 == 0),
             "train.crop",
-            "must be a multiple of 4 >= 16, or null",
+            "must be a multiple of 4 >= 32 (the PatchGAN needs 32), or null",
         )
         _check(
             self.steps_per_epoch is None or self.steps_per_epoch >= 1,

@@ -1,0 +1,253 @@
+"""Generator / discriminator architecture, the factory, and the generator file format."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from deblurflow.models import (
+    DISCRIMINATORS,
+    FORMAT,
+    GENERATORS,
+    ModelFileError,
+    PatchGANDiscriminator,
+    ResNetGenerator,
+    build_discriminator,
+    build_generator,
+    load_generator,
+    save_generator,
+)
+from deblurflow.params import ModelParams, to_dict
+
+SMALL = ModelParams(channels=8, res_blocks=2, d_channels=8)
+
+
+def _randomize_last_conv(g: ResNetGenerator) -> ResNetGenerator:
+    # The zero-initialised last conv makes G the identity; give it weights so outputs differ.
+    with torch.no_grad():
+        g.tail[-1].weight.normal_(0, 0.05)
+        g.tail[-1].bias.normal_(0, 0.05)
+    return g
+
+
+# --- generator ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("global_residual", [True, False])
+def test_generator_shape_and_range(global_residual):
+    torch.manual_seed(0)
+    g = _randomize_last_conv(ResNetGenerator(8, 2, global_residual))
+    x = torch.rand(2, 3, 64, 96) * 2 - 1  # (B, C, H, W) in [-1, 1]
+    y = g(x)
+    assert y.shape == x.shape
+    assert torch.isfinite(y).all()
+    assert y.min() >= -1 and y.max() <= 1
+    assert not torch.equal(y, x)
+
+
+def test_untrained_global_residual_generator_is_identity():
+    torch.manual_seed(0)
+    g = ResNetGenerator(8, 2, global_residual=True)
+    x = torch.rand(2, 3, 32, 48) * 2 - 1
+    assert torch.equal(g(x), x)
+    # Zero weights must not be a dead end: the last conv still gets a gradient on step 0.
+    g(x).sub(torch.zeros_like(x)).abs().mean().backward()
+    assert g.tail[-1].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("hw", [(62, 64), (64, 66), (30, 30), (4, 8)])
+def test_generator_rejects_bad_sizes(hw):
+    g = ResNetGenerator(4, 1)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        g(torch.zeros(1, 3, *hw))
+
+
+def _conv(cin: int, cout: int, k: int) -> int:
+    return cin * cout * k * k + cout  # weights + bias (ConvTranspose2d counts the same)
+
+
+@pytest.mark.parametrize("blocks,expected", [(6, 7_837_699), (9, 11_378_179)])
+def test_generator_parameter_count_by_hand(blocks, expected):
+    c = 64
+    hand = (
+        _conv(3, c, 7)
+        + _conv(c, 2 * c, 3)
+        + _conv(2 * c, 4 * c, 3)
+        + blocks * 2 * _conv(4 * c, 4 * c, 3)
+        + _conv(4 * c, 2 * c, 3)
+        + _conv(2 * c, c, 3)
+        + _conv(c, 3, 7)
+    )  # InstanceNorm2d is non-affine (DeblurGAN): no parameters
+    assert hand == expected  # 9 blocks = DeblurGAN's published ~11.4M
+    g = ResNetGenerator(c, blocks)
+    assert sum(p.numel() for p in g.parameters()) == hand
+
+
+# --- discriminator -----------------------------------------------------------------------------
+
+
+def _out(n: int, stride: int) -> int:
+    return (n + 2 * 1 - 4) // stride + 1  # 4x4 conv, padding 1
+
+
+def test_patchgan_patch_map_size_and_logits():
+    torch.manual_seed(0)
+    d = PatchGANDiscriminator(channels=8)
+    side = 256
+    for stride in (2, 2, 2, 1, 1):
+        side = _out(side, stride)
+    assert side == 30  # 256 -> 128 -> 64 -> 32 -> 31 -> 30
+    logits = d(torch.rand(2, 3, 256, 256) * 2 - 1)
+    assert logits.shape == (2, 1, 30, 30)
+    # Raw logits, not probabilities: both signs occur and nothing squashes them.
+    assert (logits < 0).any() and (logits > 0).any()
+    assert not any(isinstance(m, nn.Sigmoid) for m in d.modules())
+
+
+def test_patchgan_receptive_field_is_70():
+    torch.manual_seed(0)
+    d = PatchGANDiscriminator(channels=4).eval()  # eval: BatchNorm does not mix the batch
+    x = torch.randn(1, 3, 256, 256, requires_grad=True)
+    d(x)[0, 0, 15, 15].backward()
+    rows = x.grad.abs().sum(dim=(0, 1, 3)).nonzero()
+    cols = x.grad.abs().sum(dim=(0, 1, 2)).nonzero()
+    assert rows.max() - rows.min() + 1 == 70
+    assert cols.max() - cols.min() + 1 == 70
+
+
+def test_patchgan_widths_scale_with_channels():
+    d = build_discriminator(dataclasses.replace(SMALL, d_channels=32))
+    widths = [m.out_channels for m in d.modules() if isinstance(m, nn.Conv2d)]
+    assert widths == [32, 64, 128, 256, 1]
+    norms = [m for m in d.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert [m.num_features for m in norms] == [64, 128, 256]
+    seed = PatchGANDiscriminator()
+    assert [m.out_channels for m in seed.modules() if isinstance(m, nn.Conv2d)] == [
+        64,
+        128,
+        256,
+        512,
+        1,
+    ]
+
+
+# --- factory -----------------------------------------------------------------------------------
+
+
+def test_factory_builds_by_name():
+    assert set(GENERATORS) == {"resnet"} and set(DISCRIMINATORS) == {"patchgan"}
+    g = build_generator(SMALL)
+    assert isinstance(g, ResNetGenerator)
+    assert g.head[1].out_channels == 8 and len(g.blocks) == 2 and g.global_residual
+    assert isinstance(build_discriminator(SMALL), PatchGANDiscriminator)
+
+
+def test_factory_unknown_name():
+    with pytest.raises(ValueError, match="unknown generator 'unet'.*resnet"):
+        build_generator(ModelParams(generator="unet"))
+    with pytest.raises(ValueError, match="unknown discriminator"):
+        build_discriminator(ModelParams(discriminator="nope"))
+
+
+# --- save / load -------------------------------------------------------------------------------
+
+
+def _trained_like(model: ModelParams = SMALL) -> nn.Module:
+    torch.manual_seed(1)
+    return _randomize_last_conv(build_generator(model))
+
+
+def test_save_load_round_trip(tmp_path):
+    g = _trained_like()
+    path = tmp_path / "models" / "best.pt"
+    save_generator(path, g, SMALL, epoch=3, val_l1=0.125, metric="val_l1")
+    assert [p.name for p in path.parent.iterdir()] == ["best.pt"]  # no temp file left behind
+
+    loaded, info = load_generator(path)
+    assert not loaded.training
+    assert info == {
+        "format": FORMAT,
+        "model": to_dict(SMALL),
+        "epoch": 3,
+        "val_l1": 0.125,
+        "metric": "val_l1",
+    }
+    x = torch.rand(1, 3, 32, 40) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(loaded(x), g.eval()(x))
+
+    raw = torch.load(path, weights_only=True)  # plain data only: safe loading works
+    assert raw["format"] == FORMAT and raw["model"]["channels"] == 8
+
+
+class _DDPLike(nn.Module):
+    """Stand-in for DistributedDataParallel (needs a process group): keys get 'module.'."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+
+def test_wrapper_prefixes_are_stripped(tmp_path):
+    g = _trained_like()
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        expected = g.eval()(x)
+
+    compiled = torch.compile(g)  # nothing compiles until called; keys carry '_orig_mod.'
+    assert all(k.startswith("_orig_mod.") for k in compiled.state_dict())
+    save_generator(tmp_path / "a.pt", _DDPLike(compiled), SMALL)
+    assert all(
+        not k.startswith(("module.", "_orig_mod."))
+        for k in torch.load(tmp_path / "a.pt", weights_only=True)["state_dict"]
+    )
+
+    # A file written by someone else's loop without stripping still loads.
+    state = {f"module._orig_mod.{k}": v for k, v in g.state_dict().items()}
+    torch.save({"format": FORMAT, "model": to_dict(SMALL), "state_dict": state}, tmp_path / "b.pt")
+    for name in ("a.pt", "b.pt"):
+        loaded, _ = load_generator(tmp_path / name)
+        with torch.no_grad():
+            assert torch.equal(loaded(x), expected)
+
+
+def test_load_errors_name_the_path(tmp_path):
+    missing = tmp_path / "missing.pt"
+    with pytest.raises(ModelFileError, match="missing.pt: no such"):
+        load_generator(missing)
+
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a torch file at all")
+    with pytest.raises(ModelFileError, match="garbage.pt: cannot read"):
+        load_generator(garbage)
+
+    good = tmp_path / "good.pt"
+    save_generator(good, _trained_like(), SMALL)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(ModelFileError, match="truncated.pt: cannot read"):
+        load_generator(truncated)
+
+    other = tmp_path / "other.pt"
+    torch.save({"format": "something-else/2", "state_dict": {}}, other)
+    with pytest.raises(ModelFileError, match="other.pt: not a deblurflow-generator/1"):
+        load_generator(other)
+
+    mismatch = tmp_path / "mismatch.pt"
+    raw = torch.load(good, weights_only=True)
+    raw["model"]["channels"] = 16
+    torch.save(raw, mismatch)
+    with pytest.raises(ModelFileError, match="mismatch.pt: weights do not fit"):
+        load_generator(mismatch)
+
+
+def test_save_refuses_values_safe_loading_cannot_read(tmp_path):
+    g = _trained_like()
+    with pytest.raises(TypeError, match="'where'"):
+        save_generator(tmp_path / "x.pt", g, SMALL, where=tmp_path)
+    with pytest.raises(TypeError, match="reserved"):
+        save_generator(tmp_path / "x.pt", g, SMALL, state_dict={})
+    assert not list(tmp_path.iterdir())

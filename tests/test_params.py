@@ -1,0 +1,70 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deblurflow.params import Params, ParamsError, flatten, load_params, parse_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_repo_params_yaml_loads_with_every_section():
+    p = load_params(REPO / "params.yaml")
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert set(raw) == {f for f in Params.__dataclass_fields__}
+    assert p.lambda_pix == 100.0 and p.blur.frames == 7 and p.select.metric == "val_l1"
+
+
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        ({"trian": {}}, "'trian'"),
+        ({"train": {"lr": 0.1}}, "'train.lr'"),
+        ({"data": {"sample": {"widht": 3}}}, "'data.sample.widht'"),
+        ({"train": {"epochs": "ten"}}, "'train.epochs'"),
+        ({"train": {"epochs": True}}, "'train.epochs'"),
+        ({"train": {"epochs": 0}}, "'train.epochs'"),
+        ({"blur": {"frames": 8}}, "'blur.frames'"),
+        ({"blur": {"frames": "sometimes"}}, "'blur.frames'"),
+        ({"lambda_pix": -1}, "'lambda_pix'"),
+        ({"select": {"metric": "val_mse"}}, "'select.metric'"),
+        ({"data": {"source": "gopro"}}, "'data.url'"),
+        ({"data": {"url": "ftp://x/y.zip"}}, "'data.url'"),
+        ({"data": {"sha256": "abc"}}, "'data.sha256'"),
+        ({"train": {"crop": 30}}, "'train.crop'"),
+    ],
+)
+def test_bad_params_name_the_key(raw, key):
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw)
+    assert key in str(err.value)
+
+
+def test_suggests_the_close_key():
+    with pytest.raises(ParamsError, match="did you mean 'train.epochs'"):
+        parse_params({"train": {"epoch": 3}})
+
+
+def test_types_are_coerced_and_frozen():
+    p = parse_params({"lambda_pix": 50, "train": {"lr_g": "1e-3"}, "blur": {"frames": "auto"}})
+    assert p.lambda_pix == 50.0 and isinstance(p.lambda_pix, float)
+    assert p.train.lr_g == pytest.approx(1e-3)
+    assert p.blur.frames == "auto"
+    with pytest.raises(AttributeError):
+        p.train.epochs = 3  # frozen
+
+
+def test_flatten_uses_dotted_keys():
+    flat = flatten(parse_params({}))
+    assert flat["lambda_pix"] == 100.0
+    assert flat["train.lr_g"] == 2e-4
+    assert flat["data.sample.width"] == 320
+
+
+def test_unreadable_and_invalid_yaml(tmp_path):
+    with pytest.raises(ParamsError, match="cannot read"):
+        load_params(tmp_path / "missing.yaml")
+    bad = tmp_path / "p.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)

@@ -1,0 +1,154 @@
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from deblurflow.metrics import psnr, ssim
+from deblurflow.params import ModelParams, Params, TrainParams
+from deblurflow.selection import best_epoch, select_checkpoint
+from deblurflow.training import (
+    PairStore,
+    keep_epochs,
+    load_split,
+    pick_runtime,
+    read_history,
+    train,
+    validate,
+    write_history_csv,
+)
+
+
+def tiny_params(**train) -> Params:
+    base = dict(epochs=2, batch_size=3, crop=32, steps_per_epoch=3, log_every=2, device="cpu")
+    base.update(train)
+    return Params(
+        model=ModelParams(channels=4, res_blocks=1, d_channels=4),
+        train=TrainParams(**base),
+    )
+
+
+def test_runtime_on_cpu_is_fp32():
+    rt = pick_runtime(TrainParams(device="auto")) if not torch.cuda.is_available() else None
+    if rt is None:
+        pytest.skip("a CUDA device is present")
+    assert rt.device.type == "cpu" and rt.amp_dtype is None and not rt.channels_last
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        pick_runtime(TrainParams(device="cuda"))
+
+
+def test_crops_are_aligned_windows_of_the_pairs():
+    rng = np.random.default_rng(1)
+    blur = rng.integers(0, 256, (4, 20, 30, 3), dtype=np.uint8)
+    sharp = 255 - blur  # any paired transform must keep sharp == 255 - blur
+    store = PairStore(blur, sharp, pick_runtime(TrainParams(device="cpu")))
+    index = torch.tensor([0, 3, 3, 1, 2, 0, 1, 2])
+    b, s = store.crops(index, (8, 12), torch.Generator().manual_seed(0))
+    assert b.shape == s.shape == (8, 3, 8, 12)
+    assert b.min() >= -1 and b.max() <= 1
+    assert torch.allclose(s, -b, atol=1e-6)  # (255 - x) / 127.5 - 1 == -(x / 127.5 - 1)
+    for k in range(8):
+        crop = ((b[k].permute(1, 2, 0) + 1) * 127.5).round().to(torch.uint8).numpy()
+        src = blur[index[k]]
+        found = False
+        for img in (src, src[:, ::-1], src[::-1], src[::-1, ::-1]):
+            for y in range(20 - 8 + 1):
+                for x in range(30 - 12 + 1):
+                    if np.array_equal(img[y : y + 8, x : x + 12], crop):
+                        found = True
+        assert found, f"crop {k} is not a (flipped) window of pair {int(index[k])}"
+
+
+def test_validate_baseline_matches_reference_metrics(prepared):
+    blur, sharp = load_split(prepared, "val")
+    rt = pick_runtime(TrainParams(device="cpu"))
+    m = validate(None, PairStore(blur, sharp, rt), rt)
+    want_psnr = np.mean([psnr(s, b) for b, s in zip(blur, sharp)])
+    want_ssim = np.mean([ssim(s, b) for b, s in zip(blur, sharp)])
+    want_l1 = np.mean(np.abs(blur / 127.5 - sharp / 127.5))
+    assert m["val_psnr"] == pytest.approx(want_psnr, abs=1e-4)
+    assert m["val_ssim"] == pytest.approx(want_ssim, abs=1e-3)
+    assert m["val_l1"] == pytest.approx(want_l1, abs=1e-5)
+
+
+def test_train_writes_history_snapshots_and_resumes_identically(prepared, tmp_path):
+    rt = pick_runtime(TrainParams(device="cpu"))
+    logged = []
+    straight = train(
+        tiny_params(), prepared, tmp_path / "a", rt, on_log=lambda losses, s: logged.append(s)
+    )
+    assert [r["epoch"] for r in straight.history] == [1, 2]
+    assert logged == [2, 3, 4, 6]  # every log_every steps and at each epoch's end
+    assert (tmp_path / "a" / "last.pt").exists()
+    assert read_history(tmp_path / "a") == straight.history
+
+    # A run killed after epoch 1 resumes at epoch 2 with identical optimizer state.
+    first = train(tiny_params(epochs=1), prepared, tmp_path / "b", rt)
+    assert first.resumed_from == 0
+    saved = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    assert saved["epoch"] == 1 and saved["step"] == 3
+    resumed = train(tiny_params(epochs=2), prepared, tmp_path / "b", rt)
+    assert resumed.resumed_from == 1
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    for k, v in a["generator"].items():
+        torch.testing.assert_close(b["generator"][k], v, rtol=0, atol=0)
+    for k, v in a["opt_g"]["state"].items():
+        torch.testing.assert_close(b["opt_g"]["state"][k]["exp_avg"], v["exp_avg"], rtol=0, atol=0)
+    assert resumed.history[1]["val_l1"] == pytest.approx(straight.history[1]["val_l1"], abs=0)
+
+
+def test_checkpoint_of_other_params_is_not_resumed(prepared, tmp_path, caplog):
+    rt = pick_runtime(TrainParams(device="cpu"))
+    train(tiny_params(epochs=1), prepared, tmp_path, rt)
+    other = tiny_params(epochs=2)
+    other = Params(lambda_pix=50.0, model=other.model, train=other.train)
+    with caplog.at_level(logging.WARNING):
+        res = train(other, prepared, tmp_path, rt)
+    assert res.resumed_from == 0 and len(res.history) == 2
+    assert "lambda_pix" in caplog.text
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert saved["key"]["lambda_pix"] == 50.0
+
+
+def test_crop_larger_than_frames_is_a_clear_error(prepared, tmp_path):
+    rt = pick_runtime(TrainParams(device="cpu"))
+    with pytest.raises(ValueError, match="train.crop=40 is larger"):
+        train(tiny_params(crop=40), prepared, tmp_path, rt)
+
+
+HISTORY = [
+    {"epoch": 1, "val_l1": 0.30, "val_psnr": 20.0, "val_ssim": 0.70},
+    {"epoch": 2, "val_l1": 0.20, "val_psnr": 22.0, "val_ssim": 0.69},
+    {"epoch": 3, "val_l1": 0.25, "val_psnr": 23.0, "val_ssim": 0.75},
+    {"epoch": 4, "val_l1": 0.20, "val_psnr": 21.0, "val_ssim": 0.60},
+]
+
+
+@pytest.mark.parametrize("metric, epoch", [("val_l1", 2), ("val_psnr", 3), ("val_ssim", 3)])
+def test_best_epoch(metric, epoch):
+    assert best_epoch(HISTORY, metric)["epoch"] == epoch
+
+
+def test_keep_epochs_covers_every_metric_and_the_last():
+    assert keep_epochs(HISTORY) == {2, 3, 4}
+
+
+def test_select_checkpoint_finds_the_snapshot(prepared, tmp_path):
+    rt = pick_runtime(TrainParams(device="cpu"))
+    res = train(tiny_params(epochs=3), prepared, tmp_path, rt)
+    row, path = select_checkpoint(tmp_path, "val_l1")
+    assert row == min(res.history, key=lambda r: r["val_l1"])
+    assert path.name == f"epoch_{int(row['epoch']):04d}.pt" and path.exists()
+    kept = {int(p.stem.split("_")[1]) for p in tmp_path.glob("epoch_*.pt")}
+    assert kept == keep_epochs(res.history)
+
+
+def test_history_csv(tmp_path):
+    rows = [dict(r, step=i, loss_g=1.5) for i, r in enumerate(HISTORY)]
+    write_history_csv(tmp_path / "h.csv", rows)
+    lines = (tmp_path / "h.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,step,loss_g")
+    assert lines[2].startswith("2,1,1.5,")
+    assert len(lines) == 5

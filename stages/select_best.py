@@ -1,4 +1,7 @@
-"""DVC stage `select`: the best checkpoint by select.metric -> models/best.pt."""
+"""DVC stage `select`: the best checkpoint by select.metric -> models/best.pt.
+
+(Not named select.py: a script folder on sys.path would shadow the stdlib module `select`.)
+"""
 
 import argparse
 import logging

@@ -1,0 +1,214 @@
+"""The prepare stage: blurred/sharp pair PNGs -> resized, split, memory-mappable uint8 arrays.
+
+Reads ``pairs_dir/manifest.json`` (written by synthesize) and writes into ``out_dir``:
+
+- ``{split}_blur.npy`` and ``{split}_sharp.npy`` for split in train/val/test: uint8 RGB arrays
+  (N, H, W, 3), written through ``open_memmap`` so GoPro-size data is never held in RAM and can be
+  read back with ``np.load(path, mmap_mode="r")``;
+- ``manifest.csv``: ``split,index,sequence,frame,blur,sharp`` (index = row in the split arrays,
+  paths = the source pair files relative to ``pairs_dir``);
+- ``info.json``: width, height, counts and sequences per split, and the blur settings.
+
+Splits are whole sequences: neighbouring frames are near duplicates, so a frame-level split would
+leak test content into training. GoPro's test split stays test; validation sequences are drawn
+from the training ones with the seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from deblurflow.atomic import atomic_dir, write_json
+from deblurflow.images import read_rgb
+from deblurflow.params import PrepareParams
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+CSV_COLUMNS = ("split", "index", "sequence", "frame", "blur", "sharp")
+
+
+def target_size(width: int, height: int, size: int | None) -> tuple[int, int]:
+    """(width, height) with the long side scaled to ``size``, aspect kept, rounded to nearest."""
+    if size is None:
+        return width, height
+    long_side = max(width, height)
+    # Integer round-half-up of side * size / long_side: no float error at exact halves.
+    new_w = max(1, (2 * width * size + long_side) // (2 * long_side))
+    new_h = max(1, (2 * height * size + long_side) // (2 * long_side))
+    return new_w, new_h
+
+
+def load_resized(path: Path, size: int | None) -> np.ndarray:
+    """Read ``path`` as uint8 RGB (H, W, 3), INTER_AREA-resized so its long side is ``size``."""
+    rgb = read_rgb(path)
+    height, width = rgb.shape[:2]
+    new_w, new_h = target_size(width, height, size)
+    if (new_w, new_h) != (width, height):
+        rgb = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    return rgb
+
+
+def read_pairs_manifest(pairs_dir: Path) -> dict[str, Any]:
+    """Load and sanity-check ``pairs_dir/manifest.json``."""
+    path = pairs_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the pairs manifest ({exc.strerror})") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("pairs"), list):
+        raise ValueError(f"{path}: expected an object with a 'pairs' list (see synthesize)")
+    keys = ("split", "sequence", "frame", "blur", "sharp")
+    for row in manifest["pairs"]:
+        if not isinstance(row, dict) or any(k not in row for k in keys):
+            raise ValueError(f"{path}: a pair lacks one of {', '.join(keys)}: {row!r}")
+        if row["split"] not in ("train", "test"):
+            raise ValueError(f"{path}: pair split must be train or test, got {row['split']!r}")
+    return manifest
+
+
+def split_sequences(
+    train_sequences: list[str], val_sequences: int, seed: int
+) -> tuple[list[str], list[str]]:
+    """(train, val) sequence names: ``val_sequences`` of the sorted names drawn with ``seed``."""
+    names = sorted(train_sequences)
+    if len(names) < val_sequences + 1:
+        raise ValueError(
+            f"prepare.val_sequences is {val_sequences} but there are only {len(names)} training "
+            f"sequences ({', '.join(names) or 'none'}); at least {val_sequences + 1} are needed "
+            "so that one remains for training"
+        )
+    rng = np.random.default_rng(seed)
+    picked = set(rng.choice(len(names), size=val_sequences, replace=False).tolist())
+    val = [n for i, n in enumerate(names) if i in picked]
+    train = [n for i, n in enumerate(names) if i not in picked]
+    return train, val
+
+
+def prepare_pairs(
+    pairs_dir: str | Path, out_dir: str | Path, prepare: PrepareParams, seed: int
+) -> dict[str, Any]:
+    """Resize and split the pairs of ``pairs_dir`` into arrays in ``out_dir``; return info.json."""
+    pairs_dir, out_dir = Path(pairs_dir), Path(out_dir)
+    manifest = read_pairs_manifest(pairs_dir)
+    pairs = manifest["pairs"]
+
+    train_all = sorted({p["sequence"] for p in pairs if p["split"] == "train"})
+    test_seqs = sorted({p["sequence"] for p in pairs if p["split"] == "test"})
+    if not test_seqs:
+        raise ValueError(f"{pairs_dir / 'manifest.json'}: no test pairs")
+    train_seqs, val_seqs = split_sequences(train_all, prepare.val_sequences, seed)
+    split_of = {("train", s): "train" for s in train_seqs}
+    split_of.update({("train", s): "val" for s in val_seqs})
+    split_of.update({("test", s): "test" for s in test_seqs})
+    # Manifest order (sequence, then time) is kept inside each split.
+    rows: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
+    for p in sorted(pairs, key=lambda p: (p["sequence"], str(p["frame"]))):
+        rows[split_of[(p["split"], p["sequence"])]].append(p)
+
+    # Every frame must come out at this size; the first blur image sets it.
+    first_path = pairs_dir / rows["train"][0]["blur"]
+    first = load_resized(first_path, prepare.size)
+    height, width = first.shape[:2]
+    source_h, source_w = read_rgb(first_path).shape[:2]
+    if width > source_w:
+        # Allowed (a user may want it), but upscaled pairs add no detail for training.
+        logger.warning(
+            "prepare.size=%s upscales the %dx%d pairs to %dx%d",
+            prepare.size,
+            source_w,
+            source_h,
+            width,
+            height,
+        )
+    logger.info(
+        "%s pairs -> %dx%d, sequences train %d / val %d (%s) / test %d",
+        " / ".join(f"{len(rows[s])} {s}" for s in SPLITS),
+        width,
+        height,
+        len(train_seqs),
+        len(val_seqs),
+        ", ".join(val_seqs),
+        len(test_seqs),
+    )
+
+    with atomic_dir(out_dir) as tmp:
+        arrays = {
+            (split, kind): np.lib.format.open_memmap(
+                tmp / f"{split}_{kind}.npy",
+                mode="w+",
+                dtype=np.uint8,
+                shape=(len(rows[split]), height, width, 3),
+            )
+            for split in SPLITS
+            for kind in ("blur", "sharp")
+        }
+
+        def load_pair(split: str, index: int, pair: dict[str, Any]) -> None:
+            for kind in ("blur", "sharp"):
+                path = pairs_dir / pair[kind]
+                img = load_resized(path, prepare.size)
+                if img.shape[:2] != (height, width):
+                    raise ValueError(
+                        f"sequence {pair['sequence']}: {path} resizes to "
+                        f"{img.shape[1]}x{img.shape[0]}, not the {width}x{height} of the other "
+                        "frames; all pairs must share one aspect ratio"
+                    )
+                # Threads write disjoint rows of the memmap, so no lock is needed.
+                arrays[(split, kind)][index] = img
+
+        # Threads suffice: cv2 decode and resize release the GIL.
+        workers = min(8, os.cpu_count() or 1)
+        total = sum(len(r) for r in rows.values())
+        with (
+            ThreadPoolExecutor(workers) as pool,
+            tqdm(total=total, unit="pair", desc="prepare", disable=None) as bar,
+        ):
+            futures: list[Future] = [
+                pool.submit(load_pair, split, i, pair)
+                for split in SPLITS
+                for i, pair in enumerate(rows[split])
+            ]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+                    bar.update(1)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        for array in arrays.values():
+            array.flush()
+        arrays.clear()  # drop the memmaps before the folder is renamed into place
+
+        with open(tmp / "manifest.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(CSV_COLUMNS)
+            for split in SPLITS:
+                for i, p in enumerate(rows[split]):
+                    writer.writerow([split, i, p["sequence"], p["frame"], p["blur"], p["sharp"]])
+
+        info = {
+            "width": width,
+            "height": height,
+            "size": prepare.size,
+            "seed": seed,
+            "counts": {split: len(rows[split]) for split in SPLITS},
+            "sequences": {"train": train_seqs, "val": val_seqs, "test": test_seqs},
+            # Carried along so every reported metric can say which blur it was measured on.
+            "blur": {k: manifest.get(k) for k in ("gamma", "frames", "stride")},
+        }
+        write_json(tmp / "info.json", info)
+    return info

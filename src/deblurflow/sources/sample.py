@@ -1,0 +1,261 @@
+"""The offline sample: GoPro-like 240 fps sequences rendered from scikit-image's bundled photos.
+
+Each sequence is a virtual hand-held camera looking at one photograph: a smooth random
+trajectory of sub-pixel translation and small rotation, sampled with ``cv2.warpAffine`` from a
+scaled copy of the photo that is always larger than the view, so there are no black borders.
+On top, object(s) cut from *other* photos with a soft elliptical mask move on their own paths,
+so averaging consecutive frames (the synthesize stage) gives non-uniform blur like GOPRO_Large.
+
+Speeds are in pixels per frame at 320 px width and scale with the width: GoPro's 7-frame
+averages smear by tens of pixels at 1280 px, i.e. about 3-15 px at 320 px.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deblurflow.images import write_png
+from deblurflow.params import SampleParams
+
+log = logging.getLogger(__name__)
+
+#: Colour photographs that ship inside the scikit-image wheel (no network fetch needed).
+#: Train and test use disjoint photos so that no test content leaks into training.
+PHOTOS: dict[str, tuple[str, ...]] = {
+    "train": ("astronaut", "coffee", "motorcycle", "immunohistochemistry"),
+    "test": ("chelsea", "rocket"),
+}
+
+REFERENCE_WIDTH = 320  #: the speeds below are in pixels per frame at this frame width
+CAMERA_SPEED = (0.6, 2.0)  #: mean camera speed: 7-frame average smears ~4-12 px at 320 px
+OBJECT_SPEED = (1.0, 2.5)  #: mean object speed, in frame coordinates
+ROTATION_SHARE = (0.03, 0.15)  #: speed of the view's corners from rotation, relative to panning
+MARGIN = 3.0  #: pixels kept inside the photo around the view (the cubic kernel reaches 2 px)
+
+
+@dataclass(frozen=True)
+class Sprite:
+    """A moving object: a patch of a photo and its soft mask."""
+
+    rgb: np.ndarray  #: (h, w, 3) uint8
+    alpha: np.ndarray  #: (h, w) float32 in [0, 1], an elliptical mask with a soft edge
+
+
+@dataclass(frozen=True)
+class SequencePlan:
+    """Everything needed to render any frame of one sequence."""
+
+    background: np.ndarray  #: (bh, bw, 3) uint8, the photo scaled so 1 photo px = 1 frame px
+    camera: np.ndarray  #: (T, 3): view centre x, y in background px, rotation in rad
+    sprites: tuple[Sprite, ...]
+    objects: tuple[np.ndarray, ...]  #: per sprite (T, 3): centre x, y in frame px, rotation
+    width: int
+    height: int
+
+    def frame_to_background(self, t: int) -> np.ndarray:
+        """(2, 3) affine map from frame pixel coordinates of frame t to background pixels."""
+        cx, cy, theta = self.camera[t]
+        c, s = math.cos(theta), math.sin(theta)
+        ox, oy = (self.width - 1) / 2, (self.height - 1) / 2
+        return np.array([[c, -s, cx - (c * ox - s * oy)], [s, c, cy - (s * ox + c * oy)]])
+
+
+def load_photo(name: str) -> np.ndarray:
+    """One of PHOTOS as uint8 RGB (H, W, 3), read from the installed scikit-image."""
+    from skimage import data  # imported here: only the sample source needs scikit-image
+
+    image = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8)[..., :3])
+
+
+def _smooth_path(rng: np.random.Generator, frames: int, dims: int) -> np.ndarray:
+    """(frames, dims) random smooth path starting at 0 with a mean speed of 1 per frame.
+
+    Three low-frequency sinusoids per axis (periods of 0.6-4 s at 240 fps: a slow pan that
+    curves) plus a faint 5-15 Hz tremor, like a hand holding a camera.
+    """
+    t = np.arange(frames, dtype=np.float64)[:, None]
+    path = np.zeros((frames, dims))
+    for periods, weight in (((150, 900), 1.0),) * 3 + (((16, 48), 0.15),):
+        period = rng.uniform(*periods, size=dims)
+        phase = rng.uniform(0.0, 2 * math.pi, size=dims)
+        # Amplitude in proportion to the period so each term's velocity is about `weight`.
+        amp = weight * rng.uniform(0.3, 1.0, size=dims) * period / (2 * math.pi)
+        path += amp * np.sin(2 * math.pi * t / period + phase)
+    speed = np.linalg.norm(np.diff(path, axis=0), axis=1).mean() if frames > 1 else 1.0
+    return (path - path[0]) / speed
+
+
+def _resize(image: np.ndarray, zoom: float) -> np.ndarray:
+    h, w = image.shape[:2]
+    size = (max(1, math.ceil(w * zoom)), max(1, math.ceil(h * zoom)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if zoom < 1 else cv2.INTER_CUBIC)
+
+
+def _camera(
+    rng: np.random.Generator, photo: np.ndarray, frames: int, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scale the photo to cover the whole trajectory; return (background, camera (T, 3))."""
+    scale = width / REFERENCE_WIDTH
+    speed = rng.uniform(*CAMERA_SPEED) * scale
+    xy = _smooth_path(rng, frames, 2) * speed
+    corner_speed = rng.uniform(*ROTATION_SHARE) * speed
+    theta = _smooth_path(rng, frames, 1)[:, 0] * corner_speed / (0.5 * math.hypot(width, height))
+    theta -= (theta.max() + theta.min()) / 2  # the view is upright on average
+
+    # Half extents of the rotated view: every corner must stay inside the scaled photo.
+    c, s = np.abs(np.cos(theta)), np.abs(np.sin(theta))
+    half_w = 0.5 * width * c + 0.5 * height * s + MARGIN
+    half_h = 0.5 * width * s + 0.5 * height * c + MARGIN
+    x_lo, x_hi = (xy[:, 0] - half_w).min(), (xy[:, 0] + half_w).max()
+    y_lo, y_hi = (xy[:, 1] - half_h).min(), (xy[:, 1] + half_h).max()
+    ph, pw = photo.shape[:2]
+    # As little zoom as covers the path: the most photo content and the least upsampling.
+    zoom = max((x_hi - x_lo) / pw, (y_hi - y_lo) / ph) * rng.uniform(1.02, 1.25)
+    background = _resize(photo, zoom)
+    bh, bw = background.shape[:2]
+    x0 = rng.uniform(0.0, bw - (x_hi - x_lo)) - x_lo
+    y0 = rng.uniform(0.0, bh - (y_hi - y_lo)) - y_lo
+    if rng.random() < 0.5:  # photos reused by several sequences look different when mirrored
+        background = np.ascontiguousarray(background[:, ::-1])
+    camera = np.column_stack([xy[:, 0] + x0, xy[:, 1] + y0, theta])
+    return background, camera
+
+
+def _sprite(rng: np.random.Generator, photo: np.ndarray, height: int) -> Sprite:
+    """Cut a patch about 0.35-0.55 of the frame height from a photo seen at about frame scale."""
+    side = rng.uniform(0.35, 0.55) * height
+    aspect = rng.uniform(0.75, 1.33)
+    w = max(8, round(side * math.sqrt(aspect)))
+    h = max(8, round(side / math.sqrt(aspect)))
+    ph, pw = photo.shape[:2]
+    zoom = max(rng.uniform(1.0, 2.0) * height / min(ph, pw), (w + 1) / pw, (h + 1) / ph)
+    view = _resize(photo, zoom)
+    # The most textured of a few random cuts: a flat patch of sky would move without blurring.
+    cuts = [
+        (int(rng.integers(0, view.shape[0] - h + 1)), int(rng.integers(0, view.shape[1] - w + 1)))
+        for _ in range(8)
+    ]
+    edges = np.abs(cv2.Laplacian(cv2.cvtColor(view, cv2.COLOR_RGB2GRAY), cv2.CV_32F))
+    y, x = max(cuts, key=lambda c: edges[c[0] : c[0] + h, c[1] : c[1] + w].mean())
+    rgb = np.ascontiguousarray(view[y : y + h, x : x + w])
+    alpha = np.zeros((h, w), np.float32)
+    # Sub-pixel ellipse (shift=4) blurred by a few percent of its size: a soft edge blurs like
+    # a real object boundary instead of a stair-stepped cut-out.
+    centre = (round((w - 1) / 2 * 16), round((h - 1) / 2 * 16))
+    axes = (round(0.38 * w * 16), round(0.38 * h * 16))
+    cv2.ellipse(alpha, centre, axes, 0, 0, 360, 1.0, -1, cv2.LINE_AA, 4)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 0.04 * min(w, h) + 0.5)
+    return Sprite(rgb=rgb, alpha=np.clip(alpha, 0.0, 1.0))
+
+
+def _object_path(
+    rng: np.random.Generator, sprite: Sprite, frames: int, width: int, height: int
+) -> np.ndarray:
+    """(T, 3) object centre in frame px and rotation, independent of the camera."""
+    speed = rng.uniform(*OBJECT_SPEED) * width / REFERENCE_WIDTH
+    xy = _smooth_path(rng, frames, 2) * speed
+    # Centre the path's range on a point in the middle of the frame so the object stays in view.
+    target = np.array([rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height])
+    xy += target - (xy.max(axis=0) + xy.min(axis=0)) / 2
+    radius = 0.5 * max(sprite.alpha.shape)
+    spin = rng.uniform(0.0, 0.3) * speed / radius
+    phi = _smooth_path(rng, frames, 1)[:, 0] * spin + rng.uniform(-0.3, 0.3)
+    return np.column_stack([xy, phi])
+
+
+def plan_sequence(
+    rng: np.random.Generator,
+    background_photo: np.ndarray,
+    object_photos: list[np.ndarray],
+    frames: int,
+    width: int,
+    height: int,
+) -> SequencePlan:
+    """Draw a camera trajectory over one photo and one moving object per entry of object_photos."""
+    background, camera = _camera(rng, background_photo, frames, width, height)
+    sprites = tuple(_sprite(rng, photo, height) for photo in object_photos)
+    objects = tuple(_object_path(rng, sprite, frames, width, height) for sprite in sprites)
+    return SequencePlan(background, camera, sprites, objects, width, height)
+
+
+def render_frame(plan: SequencePlan, t: int) -> np.ndarray:
+    """Frame t of a planned sequence as uint8 RGB (H, W, 3)."""
+    size = (plan.width, plan.height)
+    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+    # The plan keeps the view inside the photo; reflection only guards against rounding.
+    frame = cv2.warpAffine(
+        plan.background,
+        plan.frame_to_background(t),
+        size,
+        flags=flags,
+        borderMode=cv2.BORDER_REFLECT_101,
+    )
+    if not plan.sprites:
+        return frame
+    out = frame.astype(np.float32)
+    for sprite, path in zip(plan.sprites, plan.objects):
+        x, y, phi = path[t]
+        c, s = math.cos(phi), math.sin(phi)
+        sx, sy = (sprite.alpha.shape[1] - 1) / 2, (sprite.alpha.shape[0] - 1) / 2
+        # Frame -> sprite coordinates: rotate by -phi about the object's centre.
+        to_sprite = np.array([[c, s, sx - (c * x + s * y)], [-s, c, sy - (-s * x + c * y)]])
+        rgb = cv2.warpAffine(sprite.rgb, to_sprite, size, flags=flags)
+        alpha = cv2.warpAffine(
+            sprite.alpha, to_sprite, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        )
+        alpha = np.clip(alpha, 0.0, 1.0)[:, :, None]  # (H, W, 1)
+        out = out * (1.0 - alpha) + rgb.astype(np.float32) * alpha
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, dict[str, int]]:
+    """Render every sample sequence into out_dir/{train,test}/SEQ/NNNNNN.png.
+
+    Returns {split: {sequence: frames}}. The same seed gives byte-identical frames.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    photos: dict[str, np.ndarray] = {}
+    for split_id, (split, n_sequences) in enumerate(
+        (("train", sample.train_sequences), ("test", sample.test_sequences))
+    ):
+        pool = PHOTOS[split]
+        # Separate streams per split and per sequence: adding a test sequence never changes
+        # the training ones.
+        order = np.random.default_rng([seed, split_id, 0]).permutation(len(pool))
+        counts[split] = {}
+        for i in range(n_sequences):
+            rng = np.random.default_rng([seed, split_id, 1 + i])
+            name = pool[order[i % len(pool)]]
+            others = [p for p in pool if p != name] or [name]
+            object_names = [others[int(rng.integers(len(others)))] for _ in range(sample.objects)]
+            for photo in (name, *object_names):
+                if photo not in photos:
+                    photos[photo] = load_photo(photo)
+            plan = plan_sequence(
+                rng,
+                photos[name],
+                [photos[p] for p in object_names],
+                sample.frames,
+                sample.width,
+                sample.height,
+            )
+            seq = f"sample_{split}_{i:02d}"
+            for t in range(sample.frames):
+                write_png(out_dir / split / seq / f"{t:06d}.png", render_frame(plan, t))
+            counts[split][seq] = sample.frames
+            log.info(
+                "%s/%s: %d frames, %s + %s",
+                split,
+                seq,
+                sample.frames,
+                name,
+                ", ".join(object_names),
+            )
+    return counts

@@ -1,0 +1,230 @@
+"""The synthesize stage: raw 240 fps frames -> GoPro-style blurred/sharp pairs.
+
+Reads ``raw_dir/{train,test}/SEQ/NNNNNN.png`` and writes the GOPRO_Large layout,
+``out_dir/{train,test}/SEQ/{blur,sharp}/NNNNNN.png`` (named after the middle frame of each
+window), plus ``out_dir/manifest.json``. Each frame is decoded at most once: a sequence is walked
+with a sliding window of decoded linear-light frames, so overlapping windows (stride < M) reuse
+them. Sequences run in parallel processes; the whole output is written into a temp folder that
+replaces ``out_dir`` only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import shutil
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from deblurflow.atomic import atomic_dir, write_json
+from deblurflow.blur import (
+    blur_from_linear,
+    frames_from_name,
+    srgb_to_linear_lut,
+    to_linear,
+    windows,
+)
+from deblurflow.images import ImageError, read_rgb, write_png
+from deblurflow.params import BlurParams
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class SequenceJob:
+    """One sequence to synthesize: where its frames are and how to window them."""
+
+    split: str
+    sequence: str
+    src: Path  #: folder of the raw frames
+    frames: tuple[str, ...]  #: frame file names, sorted = time order
+    m: int
+    stride: int
+    gamma: float
+
+
+def plan_sequences(
+    raw_dir: Path, blur: BlurParams
+) -> tuple[list[SequenceJob], list[dict[str, Any]]]:
+    """List the sequences to synthesize and the ones skipped as too short (before any decoding).
+
+    Raises ValueError when a split folder is missing, holds no sequence, or would get no pair.
+    """
+    jobs: list[SequenceJob] = []
+    skipped: list[dict[str, Any]] = []
+    for split in SPLITS:
+        split_dir = raw_dir / split
+        if not split_dir.is_dir():
+            raise ValueError(
+                f"{split_dir}: no such folder; "
+                f"synthesize expects {raw_dir}/{{train,test}}/SEQ/*.png"
+            )
+        seq_dirs = sorted(
+            d for d in split_dir.iterdir() if d.is_dir() and not d.name.startswith(".")
+        )
+        if not seq_dirs:
+            raise ValueError(f"{split_dir}: no sequence folders (expected {split_dir}/SEQ/*.png)")
+        n_jobs = len(jobs)
+        for seq_dir in seq_dirs:
+            frames = tuple(sorted(p.name for p in seq_dir.glob("*.png") if p.is_file()))
+            # 'auto' is resolved here, in the parent, so a bad name fails before any work.
+            m = frames_from_name(seq_dir.name) if blur.frames == "auto" else blur.frames
+            if len(frames) < m:
+                reason = f"{len(frames)} PNG frames, fewer than the {m} of one blur window"
+                logger.warning("skipping %s/%s: %s", split, seq_dir.name, reason)
+                skipped.append({"split": split, "sequence": seq_dir.name, "reason": reason})
+                continue
+            stride = blur.stride if blur.stride is not None else m
+            jobs.append(SequenceJob(split, seq_dir.name, seq_dir, frames, m, stride, blur.gamma))
+        if len(jobs) == n_jobs:
+            raise ValueError(
+                f"{split_dir}: no sequence has enough frames for one blur window "
+                f"({len(seq_dirs)} skipped as too short); lower blur.frames or add frames"
+            )
+    return jobs, skipped
+
+
+def _is_rgb8_png(path: Path) -> bool:
+    """True when the file is an 8-bit RGB PNG (its bytes can serve as the sharp image as-is)."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    # IHDR is the first chunk: bytes 24 and 25 are bit depth and colour type (2 = RGB).
+    return (
+        len(head) == 26
+        and head[:8] == _PNG_SIGNATURE
+        and head[12:16] == b"IHDR"
+        and head[24] == 8
+        and head[25] == 2
+    )
+
+
+def synthesize_sequence(job: SequenceJob, out_dir: Path) -> list[dict[str, Any]]:
+    """Write the blur/sharp pairs of one sequence under ``out_dir``; return their manifest rows."""
+    lut = srgb_to_linear_lut(job.gamma)
+    seq_out = out_dir / job.split / job.sequence
+    (seq_out / "blur").mkdir(parents=True, exist_ok=True)
+    (seq_out / "sharp").mkdir(parents=True, exist_ok=True)
+    # frame index -> (uint8 RGB, float32 linear); holds at most one window of decoded frames.
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    first_shape: tuple[int, ...] | None = None
+    first_path: Path | None = None
+    pairs: list[dict[str, Any]] = []
+    for first, last in windows(len(job.frames), job.m, job.stride):
+        for i in [i for i in cache if i < first]:
+            del cache[i]
+        for i in range(first, last + 1):
+            if i in cache:
+                continue
+            path = job.src / job.frames[i]
+            rgb = read_rgb(path)
+            if first_shape is None:
+                first_shape, first_path = rgb.shape, path
+            elif rgb.shape != first_shape:
+                raise ImageError(
+                    f"{path}: frame is {rgb.shape[1]}x{rgb.shape[0]} but {first_path} of the "
+                    f"same sequence is {first_shape[1]}x{first_shape[0]}; "
+                    "all frames of a sequence must have one size"
+                )
+            cache[i] = (rgb, to_linear(rgb, lut))
+        mid = (first + last) // 2
+        name = job.frames[mid]
+        blurred = blur_from_linear([cache[i][1] for i in range(first, last + 1)], job.gamma)
+        write_png(seq_out / "blur" / name, blurred)
+        sharp_src = job.src / name
+        if _is_rgb8_png(sharp_src):
+            # The ground truth is the raw frame itself: copy its bytes, no re-encode.
+            shutil.copyfile(sharp_src, seq_out / "sharp" / name)
+        else:  # gray, 16-bit or alpha PNG: store the RGB uint8 we averaged, like the blur
+            write_png(seq_out / "sharp" / name, cache[mid][0])
+        rel = f"{job.split}/{job.sequence}"
+        pairs.append(
+            {
+                "split": job.split,
+                "sequence": job.sequence,
+                "frame": Path(name).stem,
+                "first": Path(job.frames[first]).stem,
+                "last": Path(job.frames[last]).stem,
+                "m": job.m,
+                "blur": f"{rel}/blur/{name}",
+                "sharp": f"{rel}/sharp/{name}",
+            }
+        )
+    return pairs
+
+
+def _init_worker() -> None:
+    # One OpenCV thread per process: the parallelism is across sequences.
+    cv2.setNumThreads(1)
+
+
+def _run_jobs(jobs: list[SequenceJob], out_dir: Path, workers: int) -> list[dict[str, Any]]:
+    """Run all jobs (in ``workers`` processes, inline when 1); return all manifest rows."""
+    pairs: list[dict[str, Any]] = []
+    total = sum(len(job.frames) for job in jobs)
+    with tqdm(total=total, unit="frame", desc="synthesize", disable=None) as bar:
+        if workers == 1 or len(jobs) == 1:
+            for job in jobs:
+                pairs.extend(synthesize_sequence(job, out_dir))
+                bar.update(len(job.frames))
+            return pairs
+        # spawn, not fork: the parent may hold threads (tqdm, torch) that fork would copy locked.
+        ctx = multiprocessing.get_context("spawn")
+        n_proc = min(workers, len(jobs))
+        with ProcessPoolExecutor(n_proc, mp_context=ctx, initializer=_init_worker) as pool:
+            # Longest sequences first, so a long one does not start last and run alone.
+            ordered = sorted(jobs, key=lambda job: -len(job.frames))
+            futures: dict[Future, SequenceJob] = {
+                pool.submit(synthesize_sequence, job, out_dir): job for job in ordered
+            }
+            try:
+                for future in as_completed(futures):
+                    # .result() re-raises a worker's exception with its message intact.
+                    pairs.extend(future.result())
+                    bar.update(len(futures[future].frames))
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    return pairs
+
+
+def synthesize_tree(raw_dir: str | Path, out_dir: str | Path, blur: BlurParams) -> dict[str, Any]:
+    """Synthesize every sequence of ``raw_dir`` into ``out_dir``; return the manifest written."""
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    jobs, skipped = plan_sequences(raw_dir, blur)
+    logger.info(
+        "%d sequences (%d skipped), frames=%s stride=%s gamma=%g, %d workers",
+        len(jobs),
+        len(skipped),
+        blur.frames,
+        blur.stride if blur.stride is not None else "M",
+        blur.gamma,
+        blur.workers,
+    )
+    with atomic_dir(out_dir) as tmp:
+        pairs = _run_jobs(jobs, tmp, blur.workers)
+        # Processes finish in any order; sort so the manifest is the same for any worker count.
+        split_rank = {split: i for i, split in enumerate(SPLITS)}
+        pairs.sort(key=lambda p: (split_rank[p["split"]], p["sequence"], p["first"]))
+        manifest = {
+            "gamma": blur.gamma,
+            "frames": blur.frames,
+            "stride": blur.stride,
+            "pairs": pairs,
+            "skipped": skipped,
+            "counts": {
+                **{split: sum(p["split"] == split for p in pairs) for split in SPLITS},
+                "skipped_sequences": len(skipped),
+            },
+        }
+        write_json(tmp / "manifest.json", manifest)
+    return manifest

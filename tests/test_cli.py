@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from deblurflow.cli import main
+from deblurflow.images import read_rgb, write_png
+from deblurflow.models import build_generator, save_generator
+from deblurflow.params import ModelParams
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    params = ModelParams(channels=4, res_blocks=1, d_channels=4, global_residual=True)
+    path = tmp_path / "best.pt"
+    save_generator(path, build_generator(params), params, epoch=1)
+    return path
+
+
+def test_predict_writes_one_png_per_input(tmp_path, model_file, capsys):
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    imgs = {n: rng.integers(0, 256, (37, 53, 3), dtype=np.uint8) for n in ("a", "b")}
+    for name, img in imgs.items():
+        write_png(photos / f"{name}.png", img)
+    rc = main(["predict", str(photos), "-o", str(tmp_path / "out"), "-m", str(model_file)])
+    assert rc == 0
+    for name, img in imgs.items():
+        out = read_rgb(tmp_path / "out" / f"{name}_deblurred.png")
+        # The untrained global-residual generator is the identity: output == input exactly.
+        np.testing.assert_array_equal(out, img)
+    assert "a.png ->" in capsys.readouterr().out
+
+
+def test_predict_reports_a_corrupt_photo(tmp_path, model_file, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    rc = main(["predict", str(bad), "-o", str(tmp_path / "out"), "-m", str(model_file)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "bad.jpg" in err and "cannot decode" in err
+
+
+def test_predict_reports_a_missing_model(tmp_path, capsys):
+    write_png(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+    rc = main(["predict", str(tmp_path / "a.png"), "-m", str(tmp_path / "nope.pt")])
+    assert rc == 1
+    assert "nope.pt" in capsys.readouterr().err

@@ -1,0 +1,150 @@
+"""End to end: the real dvc.yaml on tiny params, in a temp copy of the repo."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+STAGES = ["download", "synthesize", "prepare", "train", "select", "evaluate"]
+
+TINY = {
+    "data": {"sample": {"train_sequences": 3, "test_sequences": 1, "frames": 21,
+                        "width": 96, "height": 64}},
+    "blur": {"workers": 1},
+    "prepare": {"size": 96},
+    "model": {"channels": 4, "res_blocks": 1, "d_channels": 4},
+    "train": {"epochs": 2, "batch_size": 2, "crop": 32, "steps_per_epoch": 2, "log_every": 1},
+    "evaluate": {"samples": 2},
+}  # fmt: skip
+
+pytestmark = pytest.mark.slow
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(base[k], v) if isinstance(v, dict) else v
+    return out
+
+
+def run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{out[-4000:]}"
+    return out
+
+
+def ran(output: str) -> list[str]:
+    return [s for s in STAGES if f"Running stage '{s}'" in output]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A git + DVC copy of this repo's files with tiny params, committed."""
+    dvc = BIN / "dvc"
+    if not dvc.exists():
+        pytest.skip("dvc is not installed next to this Python")
+    ws = tmp_path_factory.mktemp("ws")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    for f in files:
+        if (REPO / f).is_file() and not f.startswith(("tests/", "bench/")):
+            (ws / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / f, ws / f)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    (ws / "params.yaml").write_text(yaml.safe_dump(merge(params, TINY), sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1", PYTHONUNBUFFERED="1",
+    )  # fmt: skip
+    run(["git", "init", "-q", "-b", "main"], ws, env)
+    run(["git", "add", "-A"], ws, env)
+    run(["git", "commit", "-qm", "tiny"], ws, env)
+    return ws, env
+
+
+def mlflow_runs(ws: Path) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("deblurflow")
+    return client.search_runs([exp.experiment_id]) if exp else []
+
+
+def test_repro_then_noop(workspace):
+    ws, env = workspace
+    out = run([str(BIN / "dvc"), "repro"], ws, env)
+    assert ran(out) == STAGES
+    for p in ["data/raw/train", "data/pairs/manifest.json", "data/prepared/train_blur.npy",
+              "models/best.pt", "metrics/select.json", "metrics/eval_per_image.csv"]:  # fmt: skip
+        assert (ws / p).exists(), p
+    ev = json.loads((ws / "metrics/eval.json").read_text())
+    assert {"test_psnr", "test_ssim", "input_psnr", "gain_psnr", "ms_per_image"} <= set(ev)
+    assert len(list((ws / "metrics/samples").glob("*.png"))) == 2
+    history = (ws / "metrics/train_history.csv").read_text().splitlines()
+    assert len(history) == 3  # header + 2 epochs
+
+    again = run([str(BIN / "dvc"), "repro"], ws, env)
+    assert ran(again) == []
+    shown = run([str(BIN / "dvc"), "metrics", "show"], ws, env)
+    assert "test_psnr" in shown
+
+    runs = mlflow_runs(ws)
+    assert len(runs) == 1
+    assert runs[0].data.params["lambda_pix"] == "100.0"
+    assert "test_psnr" in runs[0].data.metrics and "best_epoch" in runs[0].data.metrics
+    run(["git", "add", "-A"], ws, env)
+    run(["git", "commit", "-qm", "baseline"], ws, env)
+
+
+def test_exp_run_lambda_pix_reruns_training_only(workspace):
+    ws, env = workspace
+    out = run([str(BIN / "dvc"), "exp", "run", "-S", "lambda_pix=50"], ws, env)
+    assert ran(out) == ["train", "select", "evaluate"]
+    runs = mlflow_runs(ws)
+    by_lambda = {r.data.params["lambda_pix"]: r for r in runs}
+    assert set(by_lambda) == {"100.0", "50.0"}
+    exp50 = by_lambda["50.0"]
+    assert "test_psnr" in exp50.data.metrics
+    assert exp50.data.tags.get("dvc.exp_name") == exp50.info.run_name
+
+
+def test_exp_run_blur_frames_reruns_from_synthesize(workspace):
+    ws, env = workspace
+    out = run([str(BIN / "dvc"), "exp", "run", "-S", "blur.frames=9"], ws, env)
+    assert ran(out) == ["synthesize", "prepare", "train", "select", "evaluate"]
+    manifest = json.loads((ws / "data/pairs/manifest.json").read_text())
+    assert {p["m"] for p in manifest["pairs"]} == {9}
+
+
+def test_queued_experiment_lands_in_the_main_mlflow_db(workspace):
+    ws, env = workspace
+    before = len(mlflow_runs(ws))
+    run([str(BIN / "dvc"), "exp", "run", "--queue", "-S", "lambda_pix=10"], ws, env)
+    run([str(BIN / "dvc"), "queue", "start", "-j", "1"], ws, env)
+    deadline = time.time() + 420
+    while time.time() < deadline:
+        status = run([str(BIN / "dvc"), "queue", "status"], ws, env)
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert "Success" in status, status
+    runs = mlflow_runs(ws)
+    assert len(runs) == before + 1
+    new = [r for r in runs if r.data.params["lambda_pix"] == "10.0"]
+    assert len(new) == 1 and "test_psnr" in new[0].data.metrics
+    run([str(BIN / "dvc"), "queue", "stop"], ws, env)

@@ -1,0 +1,212 @@
+"""The prepare stage: resize, whole-sequence splits, arrays that agree with the manifest."""
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from deblurflow.blur import average_frames
+from deblurflow.images import read_rgb, write_png
+from deblurflow.params import BlurParams, PrepareParams
+from deblurflow.prepare import prepare_pairs, split_sequences, target_size
+from deblurflow.synthesize import synthesize_tree
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "highfps-real"
+TRAIN_SEQS = ["seq_a", "seq_b", "seq_c", "seq_d"]
+TEST_SEQS = ["seq_t1", "seq_t2"]
+
+
+def make_pairs(root: Path, layout: dict[str, dict[str, tuple[int, int, int]]], seed=0) -> Path:
+    """Raw random frames {split: {seq: (n, h, w)}} -> synthesized pairs (M=3); returns pairs dir."""
+    rng = np.random.default_rng(seed)
+    for split, seqs in layout.items():
+        for seq, (n, h, w) in seqs.items():
+            for i in range(n):
+                frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+                write_png(root / "raw" / split / seq / f"{i:06d}.png", frame)
+    synthesize_tree(root / "raw", root / "pairs", BlurParams(frames=3, workers=1))
+    return root / "pairs"
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def pairs_dir(tmp_path_factory) -> Path:
+    """4 train sequences (2, 3, 2, 1 pairs) and 2 test sequences of 64x36 frames."""
+    root = tmp_path_factory.mktemp("pairs")
+    sizes = dict(zip(TRAIN_SEQS + TEST_SEQS, [6, 9, 7, 3, 6, 3], strict=True))
+    layout = {
+        "train": {s: (sizes[s], 36, 64) for s in TRAIN_SEQS},
+        "test": {s: (sizes[s], 36, 64) for s in TEST_SEQS},
+    }
+    return make_pairs(root, layout)
+
+
+@pytest.mark.parametrize(
+    "w, h, size, expected",
+    [
+        (64, 36, 32, (32, 18)),
+        (1280, 720, 640, (640, 360)),
+        (36, 64, 32, (18, 32)),  # portrait: the long side is the height
+        (100, 33, 50, (50, 17)),  # 16.5 rounds up
+        (100, 31, 50, (50, 16)),  # 15.5 rounds up
+        (64, 36, None, (64, 36)),
+        (40, 40, 80, (80, 80)),
+    ],
+)
+def test_target_size_keeps_aspect(w, h, size, expected):
+    assert target_size(w, h, size) == expected
+
+
+def test_arrays_agree_with_manifest_and_resized_pngs(pairs_dir, tmp_path):
+    out = tmp_path / "prepared"
+    info = prepare_pairs(pairs_dir, out, PrepareParams(size=32, val_sequences=1), seed=0)
+    assert (info["width"], info["height"]) == (32, 18)
+    assert info == json.loads((out / "info.json").read_text())
+    assert info["blur"] == {"gamma": 2.2, "frames": 3, "stride": None}
+    rows = read_csv(out / "manifest.csv")
+    assert list(rows[0]) == ["split", "index", "sequence", "frame", "blur", "sharp"]
+    for split in ("train", "val", "test"):
+        split_rows = [r for r in rows if r["split"] == split]
+        assert [int(r["index"]) for r in split_rows] == list(range(len(split_rows)))
+        assert info["counts"][split] == len(split_rows) > 0
+        for kind in ("blur", "sharp"):
+            arr = np.load(out / f"{split}_{kind}.npy", mmap_mode="r")
+            assert isinstance(arr, np.memmap)
+            assert arr.dtype == np.uint8 and arr.shape == (len(split_rows), 18, 32, 3)
+            for r in split_rows:
+                src = read_rgb(pairs_dir / r[kind])  # RGB, as the array must be
+                expected = cv2.resize(src, (32, 18), interpolation=cv2.INTER_AREA)
+                np.testing.assert_array_equal(arr[int(r["index"])], expected)
+                assert r[kind] == f"{'test' if split == 'test' else 'train'}/{r['sequence']}/" + (
+                    f"{kind}/{r['frame']}.png"
+                )
+    assert sum(info["counts"].values()) == 2 + 3 + 2 + 1 + 2 + 1
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{s}_{k}.npy" for s in ("train", "val", "test") for k in ("blur", "sharp")]
+        + ["info.json", "manifest.csv"]
+    )
+
+
+def test_splits_are_whole_sequences(pairs_dir, tmp_path):
+    info = prepare_pairs(pairs_dir, tmp_path / "p", PrepareParams(size=None, val_sequences=2), 3)
+    rows = read_csv(tmp_path / "p" / "manifest.csv")
+    seqs = {s: {r["sequence"] for r in rows if r["split"] == s} for s in ("train", "val", "test")}
+    assert not (seqs["train"] & seqs["val"]) and not (seqs["train"] & seqs["test"])
+    assert not (seqs["val"] & seqs["test"])
+    assert seqs["test"] == set(TEST_SEQS)  # GoPro's test split stays test
+    assert seqs["train"] | seqs["val"] == set(TRAIN_SEQS)
+    assert len(seqs["val"]) == 2
+    assert {s: sorted(v) for s, v in seqs.items()} == info["sequences"]
+    assert (info["width"], info["height"]) == (64, 36)  # size None keeps the frames
+
+
+def test_validation_sequences_follow_the_seed(pairs_dir, tmp_path):
+    params = PrepareParams(size=16, val_sequences=1)
+    a = prepare_pairs(pairs_dir, tmp_path / "a", params, seed=7)
+    b = prepare_pairs(pairs_dir, tmp_path / "b", params, seed=7)
+    assert a["sequences"] == b["sequences"]
+    for name in ("manifest.csv", "val_blur.npy", "train_sharp.npy"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    expected = sorted(TRAIN_SEQS)[int(np.random.default_rng(7).choice(4, size=1, replace=False)[0])]
+    assert a["sequences"]["val"] == [expected]
+    # Different seeds do pick different sequences.
+    picks = {tuple(split_sequences(TRAIN_SEQS, 1, seed)[1]) for seed in range(10)}
+    assert len(picks) > 1
+
+
+def test_too_few_training_sequences_is_an_error(pairs_dir, tmp_path):
+    with pytest.raises(ValueError, match="val_sequences is 4 but there are only 4"):
+        prepare_pairs(pairs_dir, tmp_path / "p", PrepareParams(val_sequences=4), seed=0)
+    assert not (tmp_path / "p").exists()
+
+
+def test_mixed_aspect_ratios_name_the_sequence(tmp_path):
+    layout = {
+        "train": {"wide": (3, 36, 64), "other": (3, 36, 64), "square": (3, 40, 40)},
+        "test": {"t": (3, 36, 64)},
+    }
+    pairs = make_pairs(tmp_path, layout)
+    with pytest.raises(ValueError, match="sequence square") as err:
+        prepare_pairs(pairs, tmp_path / "p", PrepareParams(size=32, val_sequences=1), seed=0)
+    assert "32x32" in str(err.value) and "32x18" in str(err.value)
+
+
+def test_failed_prepare_keeps_previous_output(pairs_dir, tmp_path):
+    out = tmp_path / "prepared"
+    prepare_pairs(pairs_dir, out, PrepareParams(size=16, val_sequences=1), seed=0)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    manifest = json.loads((pairs_dir / "manifest.json").read_text())
+    manifest["pairs"][-1]["sharp"] = "test/nowhere/sharp/000001.png"
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    for p in manifest["pairs"][:-1]:
+        for kind in ("blur", "sharp"):
+            (broken / p[kind]).parent.mkdir(parents=True, exist_ok=True)
+            (broken / p[kind]).write_bytes((pairs_dir / p[kind]).read_bytes())
+    last_blur = broken / manifest["pairs"][-1]["blur"]
+    last_blur.parent.mkdir(parents=True, exist_ok=True)
+    last_blur.write_bytes((pairs_dir / manifest["pairs"][-1]["blur"]).read_bytes())
+    with pytest.raises(ValueError, match="nowhere"):
+        prepare_pairs(broken, out, PrepareParams(size=16, val_sequences=1), seed=0)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "prepared"]
+
+
+def test_missing_manifest_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="manifest.json"):
+        prepare_pairs(tmp_path, tmp_path / "p", PrepareParams(), seed=0)
+
+
+@pytest.mark.skipif(not (REAL / "frames").is_dir(), reason=f"real frames not found at {REAL}")
+def test_real_highfps_frames_end_to_end(tmp_path):
+    """161 real 240x180 gray frames -> 2 train + 1 test sequences -> pairs -> arrays."""
+    frames = sorted((REAL / "frames").glob("*.png"))
+    assert len(frames) == 161
+    # GoPro names, so blur.frames 'auto' reads M = 7 from them.
+    seqs = {
+        ("train", "GOPR0001_07_00"): frames[0:60],  # 8 windows
+        ("train", "GOPR0002_07_00"): frames[60:110],  # 7 windows
+        ("test", "GOPR0003_07_00"): frames[110:161],  # 7 windows
+    }
+    raw = tmp_path / "raw"
+    for (split, seq), paths in seqs.items():
+        for i, path in enumerate(paths):
+            write_png(raw / split / seq / f"{i:06d}.png", read_rgb(path))
+
+    manifest = synthesize_tree(raw, tmp_path / "pairs", BlurParams(frames="auto", workers=2))
+    assert manifest["counts"] == {"train": 15, "test": 7, "skipped_sequences": 0}
+    moving = 0
+    for p in manifest["pairs"]:
+        seq_dir = raw / p["split"] / p["sequence"]
+        window = np.stack(
+            [read_rgb(seq_dir / f"{i:06d}.png") for i in range(int(p["first"]), int(p["last"]) + 1)]
+        )
+        blur = read_rgb(tmp_path / "pairs" / p["blur"])
+        sharp = read_rgb(tmp_path / "pairs" / p["sharp"])
+        assert blur.shape == sharp.shape == (180, 240, 3)
+        np.testing.assert_array_equal(blur, average_frames(list(window), 2.2))
+        np.testing.assert_array_equal(sharp, window[3])
+        # An average lies between the darkest and brightest value each pixel took.
+        assert np.all(window.min(0) <= blur) and np.all(blur <= window.max(0))
+        moving += int(np.sum(np.abs(blur.astype(int) - sharp.astype(int)) > 8))
+    # The camera moves: some pixels of the blurred frames are far from the sharp ones.
+    assert moving > 1000
+
+    info = prepare_pairs(tmp_path / "pairs", tmp_path / "prepared", PrepareParams(size=120), 0)
+    assert (info["width"], info["height"]) == (120, 90)
+    counts = info["counts"]
+    assert counts["test"] == 7 and sorted([counts["train"], counts["val"]]) == [7, 8]
+    for split in ("train", "val", "test"):
+        for kind in ("blur", "sharp"):
+            arr = np.load(tmp_path / "prepared" / f"{split}_{kind}.npy", mmap_mode="r")
+            assert arr.shape == (counts[split], 90, 120, 3)
+            # Gray source: the three RGB channels are equal.
+            assert np.array_equal(arr[..., 0], arr[..., 2])

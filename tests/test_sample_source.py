@@ -1,0 +1,242 @@
+"""The offline sample source: layout, determinism, GoPro-like sub-pixel motion, moving objects."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from deblurflow.params import DataParams, Params, SampleParams
+from deblurflow.sources import fetch_raw
+from deblurflow.sources import sample as S
+
+SMALL = SampleParams(train_sequences=2, test_sequences=1, frames=12, width=320, height=180)
+
+
+def _render(root: Path, seed: int, sample: SampleParams = SMALL) -> tuple[Path, dict]:
+    out = root / "raw"
+    summary = fetch_raw(Params(seed=seed, data=DataParams(sample=sample)), out, root / "dl")
+    return out, summary
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> tuple[Path, dict]:
+    return _render(tmp_path_factory.mktemp("sample"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, np.ndarray]:
+    return {name: S.load_photo(name) for pool in S.PHOTOS.values() for name in pool}
+
+
+def _plan(photos, seed, background, obj, frames=40, width=320, height=180) -> S.SequencePlan:
+    rng = np.random.default_rng(seed)
+    return S.plan_sequence(rng, photos[background], [photos[obj]], frames, width, height)
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def _best_shift(f0, f1, centre, radius, search=16) -> tuple[np.ndarray, dict]:
+    """Integer block matching of the disc around centre: the shift d with f1(x + d) ~ f0(x).
+
+    Returns the best shift and the mean absolute residual of every shift tried.
+    """
+    h, w = f0.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    disc = (xs - centre[0]) ** 2 + (ys - centre[1]) ** 2 <= radius**2
+    py, px = ys[disc], xs[disc]
+    residual = {}
+    for dy in range(-search, search + 1):
+        for dx in range(-search, search + 1):
+            y1, x1 = py + dy, px + dx
+            if y1.min() < 0 or x1.min() < 0 or y1.max() >= h or x1.max() >= w:
+                continue
+            residual[(dx, dy)] = float(np.abs(f1[y1, x1] - f0[py, px]).mean())
+    best = min(residual, key=residual.get)
+    return np.array(best, dtype=float), residual
+
+
+def _camera_shift(plan: S.SequencePlan, t0: int, t1: int, point: np.ndarray) -> np.ndarray:
+    """Where the background under frame pixel `point` at t0 appears at t1, minus point."""
+    a0, a1 = plan.frame_to_background(t0), plan.frame_to_background(t1)
+    in_background = a0[:, :2] @ point + a0[:, 2]
+    back = np.linalg.solve(a1[:, :2], in_background - a1[:, 2])
+    return back - point
+
+
+def test_layout_names_and_summary(rendered):
+    out, summary = rendered
+    assert sorted(p.name for p in out.iterdir()) == ["source.json", "test", "train"]
+    assert sorted(p.name for p in (out / "train").iterdir()) == [
+        "sample_train_00",
+        "sample_train_01",
+    ]
+    assert sorted(p.name for p in (out / "test").iterdir()) == ["sample_test_00"]
+    for seq in [*(out / "train").iterdir(), *(out / "test").iterdir()]:
+        assert sorted(p.name for p in seq.iterdir()) == [f"{i:06d}.png" for i in range(12)]
+    assert json.loads((out / "source.json").read_text()) == summary
+    assert summary["source"] == "sample"
+    assert summary["frames"] == {"train": 24, "test": 12}
+    assert summary["sequences"]["test"] == ["sample_test_00"]
+    assert not list(out.parent.glob(".raw.*")), "the temp folder was left behind"
+
+
+def test_frames_are_8bit_rgb_colour(rendered):
+    out, _ = rendered
+    for path in sorted(out.glob("*/*/*.png")):
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        assert img.dtype == np.uint8 and img.shape == (180, 320, 3), path
+    # Real colour photos: the channels are not copies of one another.
+    img = cv2.imread(str(out / "train" / "sample_train_00" / "000000.png"))
+    assert np.abs(img[:, :, 0].astype(int) - img[:, :, 2]).mean() > 5
+
+
+def test_same_seed_same_bytes_other_seed_differs(rendered, tmp_path):
+    out, _ = rendered
+    again, _ = _render(tmp_path / "again", seed=0)
+    other, _ = _render(tmp_path / "other", seed=1)
+    files = sorted(p.relative_to(out) for p in out.glob("*/*/*.png"))
+    assert files == sorted(p.relative_to(again) for p in again.glob("*/*/*.png"))
+    for rel in files:
+        assert (out / rel).read_bytes() == (again / rel).read_bytes(), rel
+    differ = [rel for rel in files if (out / rel).read_bytes() != (other / rel).read_bytes()]
+    assert len(differ) == len(files)
+
+
+def test_no_black_borders(rendered):
+    """No all-zero row or column at the edges (the photos themselves have some black pixels)."""
+    out, _ = rendered
+    for path in sorted(out.glob("*/*/*.png")):
+        img = cv2.imread(str(path))
+        edges = [img[0], img[-1], img[:, 0], img[:, -1], img[1], img[-2], img[:, 1], img[:, -2]]
+        for edge in edges:
+            assert edge.max() > 0, f"{path}: an all-black edge row or column"
+
+
+@pytest.mark.parametrize("size", [(320, 180), (64, 256), (1280, 720), (48, 32)])
+def test_view_stays_inside_the_photo(photos, size):
+    """Geometry, for any frame size: every corner of every frame maps inside the background."""
+    width, height = size
+    for seed in range(4):
+        plan = _plan(photos, seed, "rocket", "chelsea", frames=63, width=width, height=height)
+        bh, bw = plan.background.shape[:2]
+        corners = np.array([[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1]])
+        for t in range(63):
+            a = plan.frame_to_background(t)
+            mapped = corners @ a[:, :2].T + a[:, 2]
+            # The bicubic kernel reaches 2 px beyond the sampled point.
+            assert mapped.min() >= 2 and mapped[:, 0].max() <= bw - 3, (seed, t, mapped)
+            assert mapped[:, 1].max() <= bh - 3, (seed, t, mapped)
+
+
+def test_consecutive_frames_differ_by_small_subpixel_motion(rendered, photos):
+    out, _ = rendered
+    frames = [_gray(cv2.imread(str(p))[:, :, ::-1]) for p in sorted(out.glob("train/*_00/*.png"))]
+    diffs = [np.abs(b - a).mean() for a, b in zip(frames, frames[1:])]
+    assert min(diffs) > 0.2, "consecutive frames must not be identical"
+    assert max(diffs) < 20, "consecutive frames at 240 fps must be near duplicates"
+
+    plan = _plan(photos, 3, "astronaut", "coffee")
+    step = np.linalg.norm(np.diff(plan.camera[:, :2], axis=0), axis=1)
+    assert 0.05 < step.min() and step.max() < 4.0
+    fractions = np.modf(np.abs(np.diff(plan.camera[:, :2], axis=0)))[0]
+    assert ((fractions > 0.05) & (fractions < 0.95)).mean() > 0.5, "motion should be sub-pixel"
+    # Measured on the pixels: a background block moves by at most a couple of pixels per frame.
+    f0, f1 = (_gray(S.render_frame(plan, t)) for t in (20, 21))
+    far = _far_from_objects(plan, [20, 21])
+    shift, _ = _best_shift(f0, f1, far, radius=24, search=6)
+    assert np.abs(shift).max() <= 3
+
+
+def test_blur_extent_resembles_gopro(photos):
+    """A 7-frame average spans 6 frame steps: about 3-15 px at 320 px width, scaling with it."""
+    for width, height in [(320, 180), (1280, 720)]:
+        extents = []
+        for seed in range(6):
+            plan = _plan(photos, seed, "coffee", "astronaut", 63, width, height)
+            extents.append(np.linalg.norm(plan.camera[6:, :2] - plan.camera[:-6, :2], axis=1))
+        median = np.median(np.concatenate(extents)) * 320 / width
+        assert 3 <= median <= 15, (width, median)
+
+
+def _far_from_objects(plan: S.SequencePlan, times: list[int]) -> np.ndarray:
+    """A frame point at least 40 px from the frame edge, as far as possible from every object."""
+    candidates = [
+        np.array([x, y])
+        for y in range(40, plan.height - 39, 5)
+        for x in range(40, plan.width - 39, 5)
+    ]
+    centres = [path[t, :2] for path in plan.objects for t in times]
+    return max(candidates, key=lambda q: min(np.linalg.norm(q - c) for c in centres))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_object_moves_independently_of_the_background(photos, seed):
+    """Block matching on rendered pixels finds two different motions: blur is non-uniform."""
+    background, obj = (("chelsea", "rocket"), ("coffee", "motorcycle"))[seed % 2]
+    plan = _plan(photos, 10 + seed, background, obj)
+    t0, t1 = 10, 15
+    f0, f1 = _gray(S.render_frame(plan, t0)), _gray(S.render_frame(plan, t1))
+
+    centre = plan.objects[0][t0, :2]
+    object_planned = plan.objects[0][t1, :2] - centre
+    camera_at_object = _camera_shift(plan, t0, t1, centre)
+    assert np.linalg.norm(object_planned - camera_at_object) > 3, (
+        "pick a seed with distinct motions"
+    )
+
+    # A disc well inside the soft elliptical mask holds object pixels only.
+    radius = 0.25 * min(plan.sprites[0].alpha.shape)
+    object_measured, residual = _best_shift(f0, f1, centre, radius)
+    assert np.linalg.norm(object_measured - object_planned) <= 1.5
+    # The camera's motion does not explain the object's pixels...
+    camera_guess = tuple(int(v) for v in np.round(camera_at_object))
+    assert residual[tuple(int(v) for v in object_measured)] < 0.5 * residual[camera_guess]
+
+    # ...while it does explain the background far from the object.
+    far = _far_from_objects(plan, [t0, t1])
+    background_measured, _ = _best_shift(f0, f1, far, radius=24)
+    assert np.linalg.norm(background_measured - _camera_shift(plan, t0, t1, far)) <= 1.5
+    assert np.linalg.norm(background_measured - object_measured) > 2
+
+
+def test_objects_param_adds_moving_objects(photos):
+    rng = np.random.default_rng(0)
+    plan = S.plan_sequence(rng, photos["rocket"], [photos["chelsea"]] * 3, 8, 160, 96)
+    assert len(plan.sprites) == len(plan.objects) == 3
+    with_objects = S.render_frame(plan, 4)
+    without = S.render_frame(
+        S.SequencePlan(plan.background, plan.camera, (), (), plan.width, plan.height), 4
+    )
+    assert with_objects.shape == without.shape == (96, 160, 3)
+    covered = np.abs(with_objects.astype(int) - without).max(axis=-1) > 10
+    assert covered.mean() > 0.05, "the objects must cover part of the frame"
+    assert covered.mean() < 0.9, "the background must stay visible"
+
+
+def test_train_and_test_photos_are_disjoint_and_bundled(photos):
+    assert not set(S.PHOTOS["train"]) & set(S.PHOTOS["test"])
+    for name, photo in photos.items():
+        assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3, name
+        assert min(photo.shape[:2]) >= 256, name
+
+
+def test_sprite_mask_is_soft_and_inside_the_patch():
+    rng = np.random.default_rng(0)
+    photo = np.random.default_rng(1).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    sprite = S._sprite(rng, photo, 180)
+    h, w = sprite.alpha.shape
+    assert sprite.rgb.shape == (h, w, 3)
+    assert sprite.alpha[h // 2, w // 2] == pytest.approx(1.0, abs=1e-3)
+    border = np.concatenate(
+        [sprite.alpha[0], sprite.alpha[-1], sprite.alpha[:, 0], sprite.alpha[:, -1]]
+    )
+    assert border.max() < 0.02, "the mask fades out before the patch edge"
+    partial = ((sprite.alpha > 0.05) & (sprite.alpha < 0.95)).sum()
+    assert partial > 2 * math.pi * 0.38 * min(h, w) * 0.5, "the edge should be soft, not cut out"

@@ -1,0 +1,87 @@
+import logging
+import subprocess
+
+import pytest
+
+from deblurflow import tracking
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def test_repo_root_prefers_dvc_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert tracking.repo_root() == tmp_path.resolve()
+    monkeypatch.delenv("DVC_ROOT")
+    subprocess.run(["git", "init", "-q", str(tmp_path / "g")], check=True)
+    (tmp_path / "g" / "sub").mkdir()
+    assert tracking.repo_root(tmp_path / "g" / "sub") == (tmp_path / "g").resolve()
+
+
+def test_default_uri_is_sqlite_in_repo_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.tracking_uri(tmp_path) == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://team-server:5000")
+    assert tracking.tracking_uri(tmp_path) == "http://team-server:5000"
+
+
+def test_data_hash_reads_the_prepared_md5(tmp_path):
+    lock = tmp_path / "dvc.lock"
+    lock.write_text(
+        "schema: '2.0'\nstages:\n  prepare:\n    cmd: x\n    outs:\n"
+        "    - path: data/prepared\n      md5: abc123.dir\n"
+    )
+    assert tracking.data_hash(lock) == "abc123.dir"
+    assert tracking.data_hash(tmp_path / "missing.lock") is None
+
+
+def test_one_run_shared_by_train_select_evaluate(store, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-abc")
+    t = tracking.Tracker()
+    t.start("exp-abc", {"lambda_pix": 50.0, "train.lr_g": 2e-4}, {"dvc.exp_name": "exp-abc"})
+    t.log_metrics({"loss_g": 1.5}, step=10)
+    t.log_metrics({"loss_g": 1.0}, step=20)
+    run_file = tmp_path / "models" / "mlflow_run.json"
+    tracking.write_run_file(run_file, t)
+    t.finish()
+
+    later = tracking.Tracker()  # the select / evaluate stage
+    later.attach(tracking.read_run_id(run_file))
+    later.log_metrics({"test_psnr": 27.5})
+
+    run = MlflowClient(store).get_run(t.run_id)
+    assert run.info.run_name == "exp-abc"
+    assert run.data.params["lambda_pix"] == "50.0"
+    assert run.data.params["train.lr_g"] == "0.0002"
+    assert run.data.tags["dvc.exp_name"] == "exp-abc"
+    assert run.data.metrics == {"loss_g": 1.0, "test_psnr": 27.5}
+    steps = [m.step for m in MlflowClient(store).get_metric_history(t.run_id, "loss_g")]
+    assert steps == [10, 20]
+
+
+def test_tracking_failure_is_reported_once_and_never_raises(monkeypatch, caplog, tmp_path):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://nowhere")
+    t = tracking.Tracker()
+    with caplog.at_level(logging.WARNING):
+        t.start("x", {"a": 1}, {})
+        t.log_metrics({"loss": 1.0}, step=1)
+        t.finish()
+    warnings = [r for r in caplog.records if "MLflow tracking failed" in r.getMessage()]
+    assert len(warnings) == 1
+    assert t.run_id is None and not t.enabled
+    tracking.write_run_file(tmp_path / "run.json", t)  # still writes a valid (empty) run file
+    assert tracking.read_run_id(tmp_path / "run.json") is None
+
+
+def test_missing_run_file_disables_tracking(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        assert tracking.read_run_id(tmp_path / "absent.json") is None
+    t = tracking.Tracker()
+    t.attach(None)
+    assert not t.enabled

@@ -102,6 +102,15 @@ def test_repro_then_noop(workspace):
     assert ran(again) == []
     shown = run([str(BIN / "dvc"), "metrics", "show"], ws, env)
     assert "test_psnr" in shown
+    plots = run([str(BIN / "dvc"), "plots", "show", "--json"], ws, env)
+    assert "val_psnr" in plots and "loss_g" in plots
+
+    import torch
+
+    best = torch.load(ws / "models/best.pt", weights_only=True)
+    select = json.loads((ws / "metrics/select.json").read_text())
+    assert best["epoch"] == select["epoch"] and select["metric"] == "val_l1"
+    assert best["model"]["channels"] == 4
 
     runs = mlflow_runs(ws)
     assert len(runs) == 1

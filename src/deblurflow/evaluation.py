@@ -79,7 +79,7 @@ def evaluate(
         samples_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
     deblur(generator, np.asarray(split.blur[0]), device)  # warm-up, not timed
-    for i in tqdm(range(n), desc="evaluate", leave=False):
+    for i in tqdm(range(n), desc="evaluate", leave=False, disable=None):
         blur, sharp = np.asarray(split.blur[i]), np.asarray(split.sharp[i])
         t0 = time.perf_counter()
         out = deblur(generator, blur, device)

@@ -33,6 +33,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import atomic
+from .distributed import mean_over_ranks
 from .inference import pad_to_multiple
 from .losses import discriminator_loss, generator_loss
 from .metrics import psnr_torch, ssim_torch
@@ -409,7 +410,7 @@ def train(
             epoch_batches(len(train_store), steps, global_batch, order_gen),
             total=steps,
             desc=f"epoch {epoch}/{tp.epochs}",
-            disable=not runtime.is_main,
+            disable=None if runtime.is_main else True,  # None: off when not a terminal
             leave=False,
         )
         for i, index in enumerate(bar, start=1):
@@ -448,11 +449,14 @@ def train(
                 acc["adv"] += losses["adv"].detach()
                 acc["pix"] += losses["pix"].detach()
             in_window += 1
-            if runtime.is_main and (step % tp.log_every == 0 or i == steps):
-                logged = {f"loss_{k}": (v / in_window).item() for k, v in window.items()}
-                bar.set_postfix(g=f"{logged['loss_g']:.3f}", d=f"{logged['loss_d']:.3f}")
-                if on_log:
-                    on_log(logged, step)
+            if step % tp.log_every == 0 or i == steps:
+                # Every rank joins the mean, so the logged losses are the global batch's.
+                mean_over_ranks(window, runtime.world_size)
+                if runtime.is_main:
+                    logged = {f"loss_{k}": (v / in_window).item() for k, v in window.items()}
+                    bar.set_postfix(g=f"{logged['loss_g']:.3f}", d=f"{logged['loss_d']:.3f}")
+                    if on_log:
+                        on_log(logged, step)
                 for v in window.values():
                     v.zero_()
                 in_window = 0
@@ -460,6 +464,7 @@ def train(
         if runtime.device.type == "cuda":
             torch.cuda.synchronize(runtime.device)
         seconds = time.perf_counter() - t0
+        mean_over_ranks(sums, runtime.world_size)
         row: dict[str, float] = {"epoch": epoch, "step": step}
         row.update({f"loss_{k}": (v / steps).item() for k, v in sums.items()})
         row.update(validate(gen_model, val_store, runtime, tp.val_max_images))

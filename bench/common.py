@@ -1,0 +1,161 @@
+"""Helpers shared by the benchmarks: import path, device names, photo-like frames, data folders.
+
+The benchmarks must run where only torch, torchvision, OpenCV, scikit-image, numpy and pyyaml
+are installed (a GPU machine without DVC, MLflow or even the package installed): this module
+puts ``src/`` on the import path and silences tqdm, or stands in for it where it is missing
+(the training and evaluation loops use it only for progress bars).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+if str(REPO / "src") not in sys.path:
+    sys.path.insert(0, str(REPO / "src"))
+
+try:  # no progress bars in benchmark output; a bare machine may lack tqdm altogether
+    import tqdm
+
+    class _QuietBar(tqdm.tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    tqdm.tqdm = _QuietBar
+except ImportError:
+
+    class _NoBar:
+        def __init__(self, iterable=None, *args, **kwargs):
+            self.iterable = iterable
+
+        def __iter__(self):
+            return iter(self.iterable)
+
+        def set_postfix(self, *args, **kwargs):
+            pass
+
+        def update(self, *args, **kwargs):
+            pass
+
+        def close(self):
+            pass
+
+    sys.modules["tqdm"] = types.SimpleNamespace(tqdm=_NoBar)
+
+import cv2  # noqa: E402
+import torch  # noqa: E402
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe_device(device: torch.device) -> str:
+    """Human name of the device, e.g. 'NVIDIA H200' or 'CPU AMD EPYC (2 cores, 2 threads)'."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
+    cores = os.cpu_count()
+    return (
+        f"CPU {cpu_name()} ({cores} cores, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__})"
+    )
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda but no CUDA device is available")
+    return device
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'640x360' -> (width, height)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"error: expected WIDTHxHEIGHT, got {text!r}") from None
+    return w, h
+
+
+def _photos() -> list[np.ndarray]:
+    """Real photographs bundled with scikit-image (RGB uint8), so PNGs compress like photos."""
+    from skimage import data
+
+    out = []
+    for name in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry"):
+        try:
+            img = getattr(data, name)()
+        except Exception:  # noqa: BLE001 - some versions fetch a few images; skip those
+            continue
+        if img.ndim == 3 and img.shape[2] == 3:
+            out.append(np.ascontiguousarray(img[..., :3]))
+    if not out:  # never expected; keeps the benchmark running without the bundled data
+        rng = np.random.default_rng(0)
+        small = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        out.append(cv2.resize(small, (512, 384), interpolation=cv2.INTER_CUBIC))
+    return out
+
+
+def photo_pairs(n: int, width: int, height: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n (blur, sharp) uint8 RGB pairs (n, H, W, 3): shifted crops of real photos, blurred
+    along a random direction. Content only matters for PNG size and decode time."""
+    rng = np.random.default_rng(seed)
+    photos = _photos()
+    blur = np.empty((n, height, width, 3), np.uint8)
+    sharp = np.empty_like(blur)
+    for i in range(n):
+        src = photos[i % len(photos)]
+        scale = 1.25 * max(width / src.shape[1], height / src.shape[0])
+        big = cv2.resize(src, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        y = rng.integers(0, big.shape[0] - height + 1)
+        x = rng.integers(0, big.shape[1] - width + 1)
+        sharp[i] = big[y : y + height, x : x + width]
+        k = int(rng.integers(5, 15))
+        kernel = np.zeros((k, k), np.float32)
+        kernel[k // 2] = 1.0 / k
+        rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), float(rng.uniform(0, 180)), 1)
+        kernel = cv2.warpAffine(kernel, rot, (k, k))
+        kernel /= kernel.sum()
+        blur[i] = cv2.filter2D(sharp[i], -1, kernel, borderType=cv2.BORDER_REFLECT)
+    return blur, sharp
+
+
+def write_prepared(out: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
+    """A data/prepared folder (the prepare stage's format) holding the given splits."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for split, (blur, sharp) in splits.items():
+        np.save(out / f"{split}_blur.npy", blur)
+        np.save(out / f"{split}_sharp.npy", sharp)
+        rows += [(split, i, f"BENCH_{split}", f"{i:06d}", "", "") for i in range(len(blur))]
+    with open(out / "manifest.csv", "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(["split", "index", "sequence", "frame", "blur", "sharp"])
+        wr.writerows(rows)
+    h, w = next(iter(splits.values()))[0].shape[1:3]
+    counts = {s: len(b) for s, (b, _) in splits.items()}
+    (out / "info.json").write_text(json.dumps({"width": w, "height": h, "counts": counts}))
+    return out

@@ -47,7 +47,12 @@ def main() -> int:
 
         def on_epoch(history):
             row = history[-1]
-            metrics = {k: v for k, v in row.items() if k not in ("epoch", "step")}
+            # Epoch means of the losses get their own names: the step losses own loss_*.
+            metrics = {
+                (f"epoch_{k}" if k.startswith("loss_") else k): v
+                for k, v in row.items()
+                if k not in ("epoch", "step")
+            }
             tracker.log_metrics(metrics, int(row["epoch"]))
             write_history_csv(args.history, history)
 

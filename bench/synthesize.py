@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import platform
 import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import common  # bench helpers (import path, device names)
 import cv2
 import numpy as np
 import skimage.data
@@ -35,16 +35,6 @@ from deblurflow.synthesize import synthesize_tree
 
 PNG_LEVEL = 1  # the compression write_png uses for the blur outputs
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "cat")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build_raw(root: Path, sequences: int, frames: int, width: int, height: int) -> None:
@@ -142,7 +132,8 @@ def main() -> None:
 
     n = len(paths)
     pairs = manifest["counts"]["train"] + manifest["counts"]["test"]
-    print(f"cpu: {cpu_name()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable)")
+    usable = len(os.sched_getaffinity(0))
+    print(f"cpu: {common.cpu_name()}, {os.cpu_count()} cores ({usable} usable)")
     print(
         f"data: {n_seq} sequences, {n} frames of {shape[1]}x{shape[0]} ({mib:.0f} MiB PNG), "
         f"M={args.m}, gamma={args.gamma}, {pairs} pairs, {args.workers} workers"

@@ -10,9 +10,18 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from deblurflow import distributed, tracking
+from deblurflow.inference import deblur
 from deblurflow.params import ParamsError, flatten, load_params
-from deblurflow.training import CheckpointError, pick_runtime, train, write_history_csv
+from deblurflow.training import (
+    CheckpointError,
+    load_split,
+    pick_runtime,
+    train,
+    write_history_csv,
+)
 
 log = logging.getLogger("deblurflow.train")
 
@@ -45,8 +54,10 @@ def main() -> int:
         def on_log(losses, step):
             tracker.log_metrics(losses, step)
 
-        def on_epoch(history):
+        def on_epoch(history, generator):
             row = history[-1]
+            panel = np.concatenate([val_blur, deblur(generator, val_blur), val_sharp], axis=1)
+            tracker.log_image(panel, f"val_samples/epoch_{int(row['epoch']):04d}.png")
             # Epoch means of the losses get their own names: the step losses own loss_*.
             metrics = {
                 (f"epoch_{k}" if k.startswith("loss_") else k): v
@@ -57,11 +68,12 @@ def main() -> int:
             write_history_csv(args.history, history)
 
         try:
+            val_blur, val_sharp = (np.asarray(a[0]) for a in load_split(args.data, "val"))
             result = train(
                 params, args.data, args.checkpoints, runtime, on_log, on_epoch,
                 wrap=distributed.wrapper(runtime),
             )  # fmt: skip
-        except (CheckpointError, ValueError, RuntimeError) as exc:
+        except (CheckpointError, ValueError, RuntimeError, OSError) as exc:
             tracker.finish("FAILED")
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -86,6 +86,8 @@ def mlflow_runs(ws: Path) -> list:
 
 
 def test_repro_then_noop(workspace):
+    from mlflow.tracking import MlflowClient
+
     ws, env = workspace
     out = run([str(BIN / "dvc"), "repro"], ws, env)
     assert ran(out) == STAGES
@@ -116,6 +118,12 @@ def test_repro_then_noop(workspace):
     assert len(runs) == 1
     assert runs[0].data.params["lambda_pix"] == "100.0"
     assert "test_psnr" in runs[0].data.metrics and "best_epoch" in runs[0].data.metrics
+    client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    val_panels = [a.path for a in client.list_artifacts(runs[0].info.run_id, "val_samples")]
+    assert val_panels == ["val_samples/epoch_0001.png", "val_samples/epoch_0002.png"]
+    assert {a.path for a in client.list_artifacts(runs[0].info.run_id)} >= {
+        "samples", "model", "eval.json", "eval_per_image.csv", "val_samples",
+    }  # fmt: skip
     run(["git", "add", "-A"], ws, env)
     run(["git", "commit", "-qm", "baseline"], ws, env)
 

@@ -187,6 +187,14 @@ class Tracker:
                 lambda: self._client.log_artifacts(self.run_id, str(folder), artifact_path),
             )
 
+    def log_image(self, image: Any, artifact_file: str) -> None:
+        """A uint8 RGB (H, W, 3) array as a PNG artifact of the run."""
+        if self.run_id:
+            self._safe(
+                f"logging image {artifact_file}",
+                lambda: self._client.log_image(self.run_id, image, artifact_file=artifact_file),
+            )
+
     def finish(self, status: str = "FINISHED") -> None:
         if self.run_id:
             self._safe("closing the run", lambda: self._client.set_terminated(self.run_id, status))

@@ -324,12 +324,13 @@ def train(
     ckpt_dir: Path,
     runtime: Runtime,
     on_log: Callable[[dict[str, float], int], None] | None = None,
-    on_epoch: Callable[[list[dict[str, float]]], None] | None = None,
+    on_epoch: Callable[[list[dict[str, float]], nn.Module], None] | None = None,
     wrap: Callable[[nn.Module], nn.Module] | None = None,
 ) -> TrainResult:
     """Train (or resume) and write checkpoints; returns the per-epoch history.
 
-    ``on_log(losses, step)`` and ``on_epoch(history)`` are called on the main rank only.
+    ``on_log(losses, step)`` and ``on_epoch(history, generator)`` are called on the main rank
+    only.
     ``wrap`` turns a model into its distributed form (DDP) when training on several ranks.
     """
     tp = params.train
@@ -482,7 +483,7 @@ def train(
             write_epoch(ckpt_dir, epoch, step, key, params, gen_model, disc_model, opt_g, opt_d,
                         result.history)  # fmt: skip
             if on_epoch:
-                on_epoch(result.history)
+                on_epoch(result.history, gen_model)
         if runtime.world_size > 1:
             torch.distributed.barrier()
     result.images_per_s = float(np.mean([r["images_per_s"] for r in result.history]))

@@ -44,3 +44,29 @@ def test_predict_reports_a_missing_model(tmp_path, capsys):
     rc = main(["predict", str(tmp_path / "a.png"), "-m", str(tmp_path / "nope.pt")])
     assert rc == 1
     assert "nope.pt" in capsys.readouterr().err
+
+
+def test_predict_bf16_stays_close_to_fp32(tmp_path, model_file):
+    import torch
+
+    from deblurflow.inference import deblur
+    from deblurflow.models import load_generator
+
+    generator, _ = load_generator(model_file)
+    with torch.no_grad():  # a trained-looking generator: non-zero last conv
+        for p in generator.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    rgb = np.random.default_rng(1).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    fp32 = deblur(generator, rgb, "cpu").astype(int)
+    bf16 = deblur(generator, rgb, "cpu", torch.bfloat16).astype(int)
+    assert fp32.shape == bf16.shape == (40, 60, 3)
+    assert np.abs(fp32 - bf16).mean() < 3  # bf16 rounding, not a different image
+    assert not np.array_equal(fp32, rgb)  # the perturbed generator is not the identity
+
+
+def test_predict_precision_flag(tmp_path, model_file):
+    write_png(tmp_path / "a.png", np.full((16, 16, 3), 100, np.uint8))
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "a.png"), "-o", str(out), "-m", str(model_file),
+                 "--precision", "bf16"]) == 0  # fmt: skip
+    assert read_rgb(out / "a_deblurred.png").shape == (16, 16, 3)

@@ -152,3 +152,17 @@ def test_history_csv(tmp_path):
     assert lines[0].startswith("epoch,step,loss_g")
     assert lines[2].startswith("2,1,1.5,")
     assert len(lines) == 5
+
+
+def test_finished_or_other_code_checkpoints_train_again(prepared, tmp_path, monkeypatch):
+    rt = pick_runtime(TrainParams(device="cpu"))
+    train(tiny_params(epochs=1), prepared, tmp_path, rt)
+    again = train(tiny_params(epochs=1), prepared, tmp_path, rt)  # e.g. `dvc repro -f`
+    assert again.resumed_from == 0 and len(again.history) == 1
+
+    train(tiny_params(epochs=1), prepared, tmp_path / "b", rt)  # killed after epoch 1 ...
+    import deblurflow.training as training
+
+    monkeypatch.setattr(training, "code_fingerprint", lambda: "edited-losses")
+    res = train(tiny_params(epochs=2), prepared, tmp_path / "b", rt)  # ... then the code changed
+    assert res.resumed_from == 0 and len(res.history) == 2

@@ -229,8 +229,17 @@ def validate(
 # --- checkpoints ------------------------------------------------------------------------------
 
 
+def code_fingerprint() -> str:
+    """Hash of the code that decides what is learned (this loop, the losses, the models)."""
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for path in [here / "training.py", here / "losses.py", *sorted((here / "models").glob("*.py"))]:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def resume_key(params: Params, fingerprint: str) -> dict[str, Any]:
-    """What must be identical for a checkpoint to be resumed."""
+    """What must be identical for a checkpoint to be resumed: params, data and code."""
     train = {k: v for k, v in to_dict(params.train).items() if k not in RESUMABLE_CHANGES}
     return {
         "seed": params.seed,
@@ -238,6 +247,7 @@ def resume_key(params: Params, fingerprint: str) -> dict[str, Any]:
         "model": to_dict(params.model),
         "train": train,
         "data": fingerprint,
+        "code": code_fingerprint(),
     }
 
 
@@ -369,6 +379,11 @@ def train(
     result = TrainResult()
     start_epoch, step = 1, 0
     state = load_resumable(ckpt_dir, key, runtime.device)
+    if state is not None and state["epoch"] >= tp.epochs:
+        # DVC reruns a finished train stage only when asked to (`dvc repro -f`, lost outputs):
+        # that is a request to train again, not to return the old weights.
+        log.info("%s/last.pt already finished %d epochs; training again", ckpt_dir, tp.epochs)
+        state = None
     if state is not None:
         gen_model.load_state_dict(state["generator"])
         disc_model.load_state_dict(state["discriminator"])

@@ -317,13 +317,20 @@ def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
 
 
 def epoch_batches(
-    n: int, steps: int, global_batch: int, generator: torch.Generator
+    n: int,
+    steps: int,
+    global_batch: int,
+    generator: torch.Generator,
+    device: torch.device | None = None,
 ) -> Iterator[torch.Tensor]:
-    """Indices of each step's global batch: passes over a fresh permutation, on the CPU."""
-    perm = torch.randperm(n, generator=generator)
-    need = steps * global_batch
-    reps = math.ceil(need / n)
-    order = torch.cat([perm] + [torch.randperm(n, generator=generator) for _ in range(reps - 1)])
+    """Indices of each step's global batch: passes over fresh permutations.
+
+    Drawn on the CPU (reproducible on any device) and moved to ``device`` once per epoch, so a
+    step never copies indices from the host.
+    """
+    reps = math.ceil(steps * global_batch / n)
+    order = torch.cat([torch.randperm(n, generator=generator) for _ in range(reps)])
+    order = order.to(device) if device is not None else order
     for s in range(steps):
         yield order[s * global_batch : (s + 1) * global_batch]
 
@@ -423,7 +430,9 @@ def train(
         in_window = 0  # steps summed in `window` since the last log
         t0 = time.perf_counter()
         bar = tqdm(
-            epoch_batches(len(train_store), steps, global_batch, order_gen),
+            epoch_batches(
+                len(train_store), steps, global_batch, order_gen, train_store.blur.device
+            ),
             total=steps,
             desc=f"epoch {epoch}/{tp.epochs}",
             disable=None if runtime.is_main else True,  # None: off when not a terminal

@@ -166,3 +166,17 @@ def test_finished_or_other_code_checkpoints_train_again(prepared, tmp_path, monk
     monkeypatch.setattr(training, "code_fingerprint", lambda: "edited-losses")
     res = train(tiny_params(epochs=2), prepared, tmp_path / "b", rt)  # ... then the code changed
     assert res.resumed_from == 0 and len(res.history) == 2
+
+
+def test_compile_falls_back_to_eager_when_unavailable(monkeypatch, caplog):
+    import deblurflow.training as training
+
+    def broken(model):
+        raise RuntimeError("no compiler here")
+
+    model = torch.nn.Linear(2, 2)
+    monkeypatch.setattr(training.torch, "compile", broken)
+    with caplog.at_level(logging.WARNING):
+        assert training.maybe_compile(model, True) is model
+    assert "torch.compile unavailable (no compiler here)" in caplog.text
+    assert training.maybe_compile(model, False) is model

@@ -307,8 +307,12 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
+    """torch.compile when asked; eager (with one warning) wherever compiling is unavailable."""
     if not enabled:
         return model
+    # Compilation really happens at the first forward (e.g. no C++ compiler for inductor on
+    # CPU); suppress_errors makes dynamo log that and run the model eagerly instead of failing.
+    torch._dynamo.config.suppress_errors = True
     try:
         return torch.compile(model)
     except Exception as exc:  # noqa: BLE001 - fall back cleanly where compile is unavailable

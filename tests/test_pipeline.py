@@ -119,6 +119,8 @@ def test_repro_then_noop(workspace):
     assert runs[0].data.params["lambda_pix"] == "100.0"
     assert "test_psnr" in runs[0].data.metrics and "best_epoch" in runs[0].data.metrics
     client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    assert runs[0].info.artifact_uri.startswith((ws / "mlartifacts").as_uri())
+    assert not (ws / "mlruns").exists()
     val_panels = [a.path for a in client.list_artifacts(runs[0].info.run_id, "val_samples")]
     assert val_panels == ["val_samples/epoch_0001.png", "val_samples/epoch_0002.png"]
     assert {a.path for a in client.list_artifacts(runs[0].info.run_id)} >= {

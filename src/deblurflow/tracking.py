@@ -110,19 +110,19 @@ class Tracker:
             return None
 
     def _connect(self) -> Any:
-        import mlflow
         from mlflow.tracking import MlflowClient
 
         root = repo_root()
+        team_server = os.environ.get("MLFLOW_TRACKING_URI")
         uri = tracking_uri(root)
-        mlflow.set_tracking_uri(uri)
+        # A client of our own, no mlflow.set_tracking_uri(): that would also export
+        # MLFLOW_TRACKING_URI and make the local store look like a team server.
         client = MlflowClient(uri)
         exp = client.get_experiment_by_name(EXPERIMENT)
         if exp is None:
-            artifacts = None if os.environ.get("MLFLOW_TRACKING_URI") else root / "mlartifacts"
-            exp_id = client.create_experiment(
-                EXPERIMENT, artifact_location=artifacts.as_uri() if artifacts else None
-            )
+            # Local store: artifacts beside mlflow.db; a server decides its own artifact store.
+            artifacts = None if team_server else (root / "mlartifacts").as_uri()
+            exp_id = client.create_experiment(EXPERIMENT, artifact_location=artifacts)
         else:
             exp_id = exp.experiment_id
         self._client = client

@@ -26,6 +26,15 @@ from deblurflow.training import (
 log = logging.getLogger("deblurflow.train")
 
 
+def epoch_metrics(row: dict) -> dict:
+    """A history row as MLflow metrics; epoch loss means are epoch_loss_* (steps own loss_*)."""
+    return {
+        (f"epoch_{k}" if k.startswith("loss_") else k): v
+        for k, v in row.items()
+        if k not in ("epoch", "step")
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params", default="params.yaml")
@@ -47,9 +56,26 @@ def main() -> int:
     with distributed.process_group(params.train) as (rank, world):
         runtime = pick_runtime(params.train, rank, world)
         tracker = tracking.Tracker(enabled=runtime.is_main)
-        if runtime.is_main:
-            tracker.start(os.environ.get("DVC_EXP_NAME"), flatten(params), tracking.run_tags())
+        # A copy of the run file inside the persisted checkpoints folder lets a resumed run
+        # continue the MLflow run it was killed in, instead of leaving that one dangling.
+        ckpt_run_file = args.checkpoints / "mlflow_run.json"
+
+        def on_start(history):
+            resumed_from = int(history[-1]["epoch"]) if history else 0
+            previous = tracking.read_run_id(ckpt_run_file, quiet=True) if resumed_from else None
+            if previous:
+                tracker.attach(previous)
+                tracker.set_tags({"resumed_from_epoch": str(resumed_from)})
+                # A kill between the checkpoint and the MLflow log loses that epoch's metrics.
+                logged = tracker.logged_steps("val_l1")
+                for row in history:
+                    if int(row["epoch"]) not in logged:
+                        tracker.log_metrics(epoch_metrics(row), int(row["epoch"]))
+            if not tracker.run_id and tracker.enabled:
+                name = os.environ.get("DVC_EXP_NAME")
+                tracker.start(name, flatten(params), tracking.run_tags())
             tracking.write_run_file(args.run_file, tracker)
+            tracking.write_run_file(ckpt_run_file, tracker)
 
         def on_log(losses, step):
             tracker.log_metrics(losses, step)
@@ -58,20 +84,14 @@ def main() -> int:
             row = history[-1]
             panel = np.concatenate([val_blur, deblur(generator, val_blur), val_sharp], axis=1)
             tracker.log_image(panel, f"val_samples/epoch_{int(row['epoch']):04d}.png")
-            # Epoch means of the losses get their own names: the step losses own loss_*.
-            metrics = {
-                (f"epoch_{k}" if k.startswith("loss_") else k): v
-                for k, v in row.items()
-                if k not in ("epoch", "step")
-            }
-            tracker.log_metrics(metrics, int(row["epoch"]))
+            tracker.log_metrics(epoch_metrics(row), int(row["epoch"]))
             write_history_csv(args.history, history)
 
         try:
             val_blur, val_sharp = (np.asarray(a[0]) for a in load_split(args.data, "val"))
             result = train(
                 params, args.data, args.checkpoints, runtime, on_log, on_epoch,
-                wrap=distributed.wrapper(runtime),
+                wrap=distributed.wrapper(runtime), on_start=on_start,
             )  # fmt: skip
         except (CheckpointError, ValueError, RuntimeError, OSError) as exc:
             tracker.finish("FAILED")

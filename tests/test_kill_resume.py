@@ -50,3 +50,13 @@ def test_killed_train_stage_resumes_from_last_complete_epoch(tmp_path):
     assert history[: len(done)] == done  # earlier epochs kept, not recomputed
     lines = (tmp_path / "history.csv").read_text().splitlines()
     assert len(lines) == 4
+
+    # The resumed run continued the MLflow run it was killed in: one run, all three epochs.
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("deblurflow").experiment_id])
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert runs[0].data.tags["resumed_from_epoch"] == str(saved["epoch"])
+    epochs = [m.step for m in client.get_metric_history(runs[0].info.run_id, "val_psnr")]
+    assert sorted(epochs) == [1, 2, 3]

@@ -166,6 +166,15 @@ class Tracker:
         if self.run_id:
             self._safe("logging metrics", go)
 
+    def logged_steps(self, key: str) -> set[int]:
+        """Steps at which ``key`` was logged in this run (empty when tracking is off)."""
+        if not self.run_id:
+            return set()
+        history = self._safe(
+            f"reading {key}", lambda: self._client.get_metric_history(self.run_id, key)
+        )
+        return {m.step for m in history or []}
+
     def set_tags(self, tags: dict[str, str]) -> None:
         if self.run_id:
             self._safe(
@@ -211,9 +220,10 @@ def write_run_file(path: str | Path, tracker: Tracker) -> None:
     )
 
 
-def read_run_id(path: str | Path) -> str | None:
+def read_run_id(path: str | Path, quiet: bool = False) -> str | None:
     try:
         return json.loads(Path(path).read_text()).get("run_id")
     except (OSError, ValueError):
-        log.warning("%s is missing or unreadable: this stage will not log to MLflow", path)
+        if not quiet:
+            log.warning("%s is missing or unreadable: this stage will not log to MLflow", path)
         return None

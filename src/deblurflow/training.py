@@ -274,7 +274,8 @@ def load_resumable(ckpt_dir: Path, key: dict[str, Any], device: torch.device) ->
 
 
 def clear_checkpoints(ckpt_dir: Path) -> None:
-    for p in list(ckpt_dir.glob("epoch_*.pt")) + [ckpt_dir / "last.pt", ckpt_dir / "history.json"]:
+    names = ("last.pt", "history.json", "mlflow_run.json")
+    for p in list(ckpt_dir.glob("epoch_*.pt")) + [ckpt_dir / n for n in names]:
         p.unlink(missing_ok=True)
 
 
@@ -347,12 +348,15 @@ def train(
     on_log: Callable[[dict[str, float], int], None] | None = None,
     on_epoch: Callable[[list[dict[str, float]], nn.Module], None] | None = None,
     wrap: Callable[[nn.Module], nn.Module] | None = None,
+    on_start: Callable[[list[dict[str, float]]], None] | None = None,
 ) -> TrainResult:
     """Train (or resume) and write checkpoints; returns the per-epoch history.
 
     ``on_log(losses, step)`` and ``on_epoch(history, generator)`` are called on the main rank
     only.
     ``wrap`` turns a model into its distributed form (DDP) when training on several ranks.
+    ``on_start(history)`` (main rank) runs before the first step with the resumed history
+    (empty for a fresh start).
     """
     tp = params.train
     torch.manual_seed(params.seed)
@@ -406,6 +410,8 @@ def train(
         log.info("resuming from %s/last.pt after epoch %d", ckpt_dir, state["epoch"])
     elif runtime.is_main:
         clear_checkpoints(ckpt_dir)
+    if runtime.is_main and on_start:
+        on_start(result.history)
 
     G = maybe_compile(wrap(gen_model) if wrap else gen_model, tp.compile)
     D = maybe_compile(wrap(disc_model) if wrap else disc_model, tp.compile)

@@ -15,9 +15,9 @@ import numpy as np
 from deblurflow import distributed, tracking
 from deblurflow.inference import deblur
 from deblurflow.params import ParamsError, flatten, load_params
+from deblurflow.prepare import load_split
 from deblurflow.training import (
     CheckpointError,
-    load_split,
     pick_runtime,
     train,
     write_history_csv,

@@ -6,11 +6,11 @@ import torch
 
 from deblurflow.metrics import psnr, ssim
 from deblurflow.params import ModelParams, Params, TrainParams
+from deblurflow.prepare import load_split
 from deblurflow.selection import best_epoch, select_checkpoint
 from deblurflow.training import (
     PairStore,
     keep_epochs,
-    load_split,
     pick_runtime,
     read_history,
     train,

@@ -17,6 +17,7 @@ from . import atomic
 from .images import write_png
 from .inference import deblur
 from .metrics import psnr, ssim
+from .prepare import load_split
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,7 @@ class TestSplit:
 
 
 def load_test_split(data_dir: Path, split: str = "test") -> TestSplit:
-    blur = np.load(data_dir / f"{split}_blur.npy", mmap_mode="r")
-    sharp = np.load(data_dir / f"{split}_sharp.npy", mmap_mode="r")
+    blur, sharp = load_split(data_dir, split)
     names: list[tuple[str, str]] = [("", "")] * len(blur)
     with open(data_dir / "manifest.csv", newline="") as f:
         for row in csv.DictReader(f):

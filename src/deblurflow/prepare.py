@@ -212,3 +212,10 @@ def prepare_pairs(
         }
         write_json(tmp / "info.json", info)
     return info
+
+
+def load_split(prepared_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split's (blur, sharp) uint8 RGB arrays (N, H, W, 3), memory-mapped, not read yet."""
+    blur = np.load(prepared_dir / f"{split}_blur.npy", mmap_mode="r")
+    sharp = np.load(prepared_dir / f"{split}_sharp.npy", mmap_mode="r")
+    return blur, sharp

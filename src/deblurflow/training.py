@@ -39,6 +39,7 @@ from .losses import discriminator_loss, generator_loss
 from .metrics import psnr_torch, ssim_torch
 from .models import build_discriminator, build_generator, save_generator
 from .params import Params, TrainParams, to_dict
+from .prepare import load_split
 
 log = logging.getLogger(__name__)
 
@@ -164,12 +165,6 @@ class PairStore:
             x = x.to(self.device, non_blocking=True)
             out.append(to_unit(x))
         return out[0], out[1]
-
-
-def load_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    blur = np.load(data_dir / f"{split}_blur.npy", mmap_mode="r")
-    sharp = np.load(data_dir / f"{split}_sharp.npy", mmap_mode="r")
-    return blur, sharp
 
 
 def data_fingerprint(data_dir: Path) -> str:

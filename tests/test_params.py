@@ -68,3 +68,24 @@ def test_unreadable_and_invalid_yaml(tmp_path):
     bad.write_text("train: [unclosed\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_readme_gopro_command_sets_valid_params():
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("dvc exp run -n gopro-seed", 1)[1].split("```", 1)[0]
+    overrides = re.findall(r"-S (\S+?)=(\S+)", block)
+    assert len(overrides) >= 12
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    for key, value in overrides:
+        node = raw
+        *path, last = key.split(".")
+        for part in path:
+            node = node[part]
+        assert last in node, f"README sets unknown param {key}"
+        node[last] = yaml.safe_load(value)
+    p = parse_params(raw)
+    assert p.data.source == "gopro" and p.blur.frames == "auto" and p.prepare.size == 640
+    assert p.train.crop is None and p.train.epochs == 80 and p.model.channels == 64
+    assert p.train.lambda_adv == 1.0 and p.lambda_pix == 100.0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from deblurflow import atomic, tracking
 from deblurflow.models import load_generator, save_generator
-from deblurflow.params import ParamsError, load_params
+from deblurflow.params import ModelParams, ParamsError, load_params
 from deblurflow.selection import select_checkpoint
 from deblurflow.training import CheckpointError
 
@@ -34,7 +34,7 @@ def main() -> int:
     except (ParamsError, CheckpointError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    model = params.model.__class__(**info["model"])
+    model = ModelParams(**info["model"])  # the architecture the snapshot was trained with
     summary = {
         "epoch": int(row["epoch"]),
         "metric": metric,

@@ -416,13 +416,16 @@ def train(
     global_batch = tp.batch_size * runtime.world_size
     steps = tp.steps_per_epoch or max(1, math.ceil(len(train_store) / global_batch))
     mine = slice(runtime.rank * tp.batch_size, (runtime.rank + 1) * tp.batch_size)
-    baseline = validate(None, val_store, runtime, tp.val_max_images)
-    log.info(
-        "training on %s: %d train / %d val frames %dx%d, crop %s, %d steps/epoch, "
-        "input val PSNR %.2f dB",
-        runtime.describe(), len(train_store), len(val_store), train_store.w, train_store.h,
-        crop, steps, baseline["val_psnr"],
-    )  # fmt: skip
+    # Validation, its input baseline and the history's metrics are rank 0's alone: every
+    # rank holds the same weights, so validating on all of them would repeat the same work.
+    baseline = validate(None, val_store, runtime, tp.val_max_images) if runtime.is_main else {}
+    if runtime.is_main:
+        log.info(
+            "training on %s: %d train / %d val frames %dx%d, crop %s, %d steps/epoch, "
+            "input val PSNR %.2f dB",
+            runtime.describe(), len(train_store), len(val_store), train_store.w, train_store.h,
+            crop, steps, baseline["val_psnr"],
+        )  # fmt: skip
 
     for epoch in range(start_epoch, tp.epochs + 1):
         # Every rank draws the same global batch and takes its own slice, so N ranks see
@@ -497,8 +500,9 @@ def train(
         mean_over_ranks(sums, runtime.world_size)
         row: dict[str, float] = {"epoch": epoch, "step": step}
         row.update({f"loss_{k}": (v / steps).item() for k, v in sums.items()})
-        row.update(validate(gen_model, val_store, runtime, tp.val_max_images))
-        row["val_psnr_input"] = baseline["val_psnr"]
+        if runtime.is_main:
+            row.update(validate(gen_model, val_store, runtime, tp.val_max_images))
+            row["val_psnr_input"] = baseline["val_psnr"]
         row["seconds"] = seconds
         row["images_per_s"] = steps * global_batch / seconds
         result.history.append(row)

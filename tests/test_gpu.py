@@ -1,9 +1,12 @@
 """CUDA-only checks (skipped without a GPU): bf16 training, device-resident data, no host sync."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
+from deblurflow import training
 from deblurflow.params import ModelParams, Params, TrainParams
 from deblurflow.prepare import load_split
 from deblurflow.training import PairStore, pick_runtime, train, validate
@@ -51,3 +54,40 @@ def test_bf16_training_runs_and_learns_finite(prepared, tmp_path):
     assert [r["epoch"] for r in res.history] == [1, 2]
     assert all(np.isfinite(r[k]) for r in res.history for k in ("loss_g", "loss_d", "val_psnr"))
     assert (tmp_path / "last.pt").exists()
+
+
+def test_host_fallback_pins_data_and_crops(prepared, monkeypatch):
+    monkeypatch.setattr(training, "DEVICE_DATA_SHARE", 0.0)  # as if the data did not fit
+    rt = pick_runtime(TrainParams(device="cuda"))
+    blur, _ = load_split(prepared, "train")
+    store = PairStore(blur, 255 - blur, rt)
+    assert not store.on_device and store.pinned and store.blur.is_pinned()
+    index = torch.arange(4)
+    b, s = store.crops(index, (32, 32), torch.Generator().manual_seed(0))
+    assert b.device.type == "cuda" and b.shape == (4, 3, 32, 32)
+    torch.testing.assert_close(s, -b, rtol=0, atol=1e-6)  # still aligned pairs
+
+
+def test_training_syncs_only_to_log(prepared, tmp_path):
+    """With CUDA's sync debug mode on, the only synchronisations between two loss logs are
+    the four logged values' .item()."""
+    params = Params(
+        model=ModelParams(channels=8, res_blocks=2, d_channels=8),
+        train=TrainParams(
+            epochs=1, batch_size=4, crop=32, steps_per_epoch=6, log_every=2, device="cuda"
+        ),
+    )
+    at_log = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        def on_log(losses, step):
+            if step == 2:
+                torch.cuda.set_sync_debug_mode("warn")
+            at_log[step] = sum("synchroniz" in str(w.message) for w in caught)
+
+        try:
+            train(params, prepared, tmp_path, pick_runtime(params.train), on_log=on_log)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+    assert at_log[4] - at_log[2] == 4 and at_log[6] - at_log[4] == 4, at_log

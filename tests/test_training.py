@@ -10,6 +10,7 @@ from deblurflow.prepare import load_split
 from deblurflow.selection import best_epoch, select_checkpoint
 from deblurflow.training import (
     PairStore,
+    data_home,
     keep_epochs,
     pick_runtime,
     read_history,
@@ -180,3 +181,44 @@ def test_compile_falls_back_to_eager_when_unavailable(monkeypatch, caplog):
         assert training.maybe_compile(model, True) is model
     assert "torch.compile unavailable (no compiler here)" in caplog.text
     assert training.maybe_compile(model, False) is model
+
+
+# Tensor methods that copy a value to the host (on a GPU: a synchronisation).
+HOST_READS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__")
+
+
+def test_steps_read_nothing_back_except_when_logging(prepared, tmp_path, monkeypatch):
+    """Between two loss logs, training reads exactly the 4 logged losses back to the host:
+    no step (data, forward, losses, backward, fused Adam) waits on the device."""
+    reads = []
+    for name in HOST_READS:
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _name=name, _original=original, **kw):
+            reads.append(_name)
+            return _original(self, *a, **kw)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    at_log = {}
+
+    def on_log(losses, step):
+        at_log[step] = list(reads)
+
+    params = tiny_params(epochs=1, steps_per_epoch=6, log_every=2)
+    train(params, prepared, tmp_path, pick_runtime(TrainParams(device="cpu")), on_log=on_log)
+    assert sorted(at_log) == [2, 4, 6]
+    for a, b in ((2, 4), (4, 6)):  # two training steps and one log in between
+        assert at_log[b][len(at_log[a]) :] == ["item"] * 4, (a, b)
+
+
+@pytest.mark.parametrize(
+    ("device", "nbytes", "free", "home"),
+    [
+        ("cpu", 10**12, None, "cpu"),
+        ("cuda", 4 * 2**30, 100 * 2**30, "cuda"),  # GoPro at 640x360 on an H200: on the GPU
+        ("cuda", 60 * 2**30, 100 * 2**30, "cpu"),  # more than half the free memory: host
+        ("cuda", 50 * 2**30, 100 * 2**30, "cuda"),
+    ],
+)
+def test_data_lives_on_the_gpu_only_when_it_fits(device, nbytes, free, home):
+    assert data_home(torch.device(device), nbytes, free).type == home

@@ -111,6 +111,18 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
+# Share of the free GPU memory the uint8 frames may take; the rest is kept for activations.
+DEVICE_DATA_SHARE = 0.5
+
+
+def data_home(device: torch.device, nbytes: int, free_bytes: int | None) -> torch.device:
+    """Where a split's uint8 frames live: on the GPU when they take at most
+    ``DEVICE_DATA_SHARE`` of its free memory, else in (pinned) host memory."""
+    if device.type != "cuda" or free_bytes is None:
+        return device
+    return device if nbytes <= DEVICE_DATA_SHARE * free_bytes else torch.device("cpu")
+
+
 class PairStore:
     """One split's blur/sharp pairs as uint8 (N, H, W, 3) tensors, on the device when they fit."""
 
@@ -118,24 +130,21 @@ class PairStore:
         if blur.shape != sharp.shape or blur.dtype != np.uint8 or blur.ndim != 4:
             raise ValueError(f"blur/sharp arrays disagree: {blur.shape} {sharp.shape} {blur.dtype}")
         self.device = runtime.device
-        home = runtime.device
-        if home.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(home)
-            # Keep most of the memory for activations; else pinned host memory + async copies.
-            if 2 * blur.nbytes > 0.5 * free:
-                home = torch.device("cpu")
+        free = torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else None
+        home = data_home(self.device, 2 * blur.nbytes, free)
+        self.on_device = home == self.device
+        # Host-resident data feeding a GPU is pinned, and so is every crop before its copy,
+        # so copies run asynchronously with the step.
+        self.pinned = self.device.type == "cuda" and not self.on_device
         self.blur = self._load(blur, home)
         self.sharp = self._load(sharp, home)
-        self.on_device = home == runtime.device
         self.n, self.h, self.w, _ = blur.shape
 
     def _load(self, a: np.ndarray, home: torch.device) -> torch.Tensor:
         t = torch.from_numpy(np.array(a))  # one read of the (memory-mapped) array
         if home.type == "cuda":
             return t.to(home)
-        if self.device.type == "cuda":
-            return t.pin_memory()
-        return t
+        return t.pin_memory() if self.pinned else t
 
     def __len__(self) -> int:
         return self.n
@@ -162,6 +171,8 @@ class PairStore:
             x = take(a)
             x = torch.where((rand[:, 2] < 0.5)[:, None, None, None], x.flip(2), x)  # horizontal
             x = torch.where((rand[:, 3] < 0.5)[:, None, None, None], x.flip(1), x)  # vertical
+            if self.pinned:
+                x = x.pin_memory()  # torch's caching host allocator: reused, copy-safe
             x = x.to(self.device, non_blocking=True)
             out.append(to_unit(x))
         return out[0], out[1]
@@ -378,12 +389,12 @@ def train(
     if runtime.channels_last:
         gen_model = gen_model.to(memory_format=torch.channels_last)
         disc_model = disc_model.to(memory_format=torch.channels_last)
-    fused = runtime.device.type == "cuda"
+    # Fused Adam (CUDA and CPU): one kernel per step, no host read of the step count.
     opt_g = torch.optim.Adam(
-        gen_model.parameters(), lr=tp.lr_g, betas=(tp.beta1, tp.beta2), fused=fused
+        gen_model.parameters(), lr=tp.lr_g, betas=(tp.beta1, tp.beta2), fused=True
     )
     opt_d = torch.optim.Adam(
-        disc_model.parameters(), lr=tp.lr_d, betas=(tp.beta1, tp.beta2), fused=fused
+        disc_model.parameters(), lr=tp.lr_d, betas=(tp.beta1, tp.beta2), fused=True
     )
 
     result = TrainResult()

@@ -4,8 +4,9 @@ Both loops train the same models (ResNet generator + PatchGAN discriminator) wit
 losses, batch and device, side by side in one run:
 
 - ours: the real ``deblurflow.training.train`` on a prepared folder: uint8 frames moved to the
-  device once, random crops/flips there (PairStore), bf16 autocast and channels_last on CUDA,
-  fused Adam, ``.item()`` only when logging;
+  device once, random crops/flips there (PairStore; ``--host-data``: pinned host memory and
+  async copies instead), bf16 autocast and channels_last on CUDA, fused Adam, ``.item()``
+  only when logging;
 - naive (the seeds' way): a torch DataLoader decoding the blur/sharp PNG files every step
   (OpenCV), random crop/flip in numpy, fp32, NCHW, default Adam, ``.item()`` every step.
 
@@ -35,6 +36,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
+from deblurflow import training
 from deblurflow.losses import discriminator_loss, generator_loss
 from deblurflow.models import build_discriminator, build_generator
 from deblurflow.params import ModelParams, Params, TrainParams
@@ -212,6 +214,8 @@ def main() -> None:
     ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                     help="ours (default: on for CUDA)")  # fmt: skip
     ap.add_argument("--compile", action="store_true", help="torch.compile ours")
+    ap.add_argument("--host-data", action="store_true",
+                    help="ours: frames in pinned host memory (the no-fit fallback)")  # fmt: skip
     ap.add_argument("--channels", type=int, default=64, help="generator width (seed: 64)")
     ap.add_argument("--d-channels", type=int, help="discriminator width (default: --channels)")
     ap.add_argument("--res-blocks", type=int, default=6)
@@ -227,6 +231,8 @@ def main() -> None:
     args = ap.parse_args()
 
     device = common.pick_device(args.device)
+    if args.host_data:
+        training.DEVICE_DATA_SHARE = 0.0  # as if the frames did not fit on the GPU
     if args.threads:
         torch.set_num_threads(args.threads)
     cuda = device.type == "cuda"
@@ -260,9 +266,11 @@ def main() -> None:
     # On CUDA, ours allows TF32 (pick_runtime); naive keeps torch's defaults (TF32 in cuDNN
     # convolutions, not in matmuls), as the seeds ran.
     ours_prec = f"{args.precision}{' (TF32 allowed)' if cuda and args.precision == 'fp32' else ''}"
+    home = "pinned host memory" if args.host_data else "the device"
     print(
         f"ours: {ours_prec}, channels_last {args.channels_last}, compile {args.compile}, "
-        f"fused Adam {cuda} | naive: fp32, NCHW, PNG DataLoader, {args.naive_workers} workers"
+        f"fused Adam, frames on {home} | naive: fp32, NCHW, PNG DataLoader, "
+        f"{args.naive_workers} workers"
     )
     step_flops, fwd_flops = gan_step_flops(model, args.batch, h, w)
     per_image = step_flops / args.batch

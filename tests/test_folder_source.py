@@ -27,6 +27,15 @@ def frames() -> list[Path]:
     return found
 
 
+@pytest.fixture
+def small_tree(frames, tmp_path) -> Path:
+    """Five real frames in train/a, five in test/b."""
+    root = tmp_path / "mine"
+    _link(frames[:5], root / "train" / "a")
+    _link(frames[5:10], root / "test" / "b")
+    return root
+
+
 def _link(files: list[Path], folder: Path, names: list[str] | None = None) -> None:
     folder.mkdir(parents=True)
     for i, src in enumerate(files):
@@ -113,10 +122,8 @@ def test_fewer_than_two_sequences_is_an_error(frames, tmp_path):
     assert not (tmp_path / "raw").exists()
 
 
-def test_unreadable_frame_names_the_file(frames, tmp_path):
-    root = tmp_path / "mine"
-    _link(frames[:5], root / "train" / "a")
-    _link(frames[5:10], root / "test" / "b")
+def test_unreadable_frame_names_the_file(small_tree, tmp_path):
+    root = small_tree
     bad = root / "train" / "a" / "image_00003.png"
     bad.unlink()
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
@@ -125,10 +132,8 @@ def test_unreadable_frame_names_the_file(frames, tmp_path):
     assert not (tmp_path / "raw").exists()
 
 
-def test_frames_of_different_sizes_name_the_file_and_sizes(frames, tmp_path):
-    root = tmp_path / "mine"
-    _link(frames[:5], root / "train" / "a")
-    _link(frames[5:10], root / "test" / "b")
+def test_frames_of_different_sizes_name_the_file_and_sizes(frames, small_tree, tmp_path):
+    root = small_tree
     small = root / "test" / "b" / "image_00008.png"
     small.unlink()
     cv2.imwrite(str(small), cv2.resize(_gray(frames[8]), (120, 90)))

@@ -164,6 +164,20 @@ def gopro_zip(tmp_path) -> tuple[bytes, dict[str, bytes]]:
     return data, entries
 
 
+@pytest.fixture
+def served(server, gopro_zip) -> tuple[str, bytes]:
+    """The archive on the test server: (its URL, its bytes)."""
+    data, _ = gopro_zip
+    server.files["/" + ZIP_NAME] = data
+    return f"{server.url}/{ZIP_NAME}", data
+
+
+def _killed_part(dl: Path, url: str, content: bytes, validator: str | None) -> None:
+    """What a killed download leaves behind: the partial file and its resume record."""
+    (dl / f"{ZIP_NAME}.part").write_bytes(content)
+    (dl / f"{ZIP_NAME}.part.json").write_text(json.dumps({"url": url, "validator": validator}))
+
+
 # --- download --------------------------------------------------------------------------------
 
 
@@ -193,12 +207,11 @@ def test_download_and_extract_gopro_layout(server, gopro_zip, tmp_path):
     assert _tree(out) == _expected_tree(entries)
 
 
-def test_dropped_connection_resumes_with_range(server, gopro_zip, dl):
-    data, _ = gopro_zip
-    server.files["/" + ZIP_NAME] = data
+def test_dropped_connection_resumes_with_range(server, served, dl):
+    url, data = served
     server.drop_after = len(data) // 3
 
-    path = download(f"{server.url}/{ZIP_NAME}", dl, _sha(data), backoff_s=0)
+    path = download(url, dl, _sha(data), backoff_s=0)
 
     assert path.read_bytes() == data
     assert [r["range"] for r in server.requests] == [None, f"bytes={len(data) // 3}-"]
@@ -206,74 +219,60 @@ def test_dropped_connection_resumes_with_range(server, gopro_zip, dl):
     assert sorted(p.name for p in dl.iterdir()) == [ZIP_NAME]
 
 
-def test_partial_download_of_a_killed_run_resumes(server, gopro_zip, dl):
-    data, _ = gopro_zip
-    url = f"{server.url}/{ZIP_NAME}"
-    server.files["/" + ZIP_NAME] = data
-    (dl / f"{ZIP_NAME}.part").write_bytes(data[:1000])
-    (dl / f"{ZIP_NAME}.part.json").write_text(json.dumps({"url": url, "validator": '"v1"'}))
+def test_partial_download_of_a_killed_run_resumes(server, served, dl):
+    url, data = served
+    _killed_part(dl, url, data[:1000], '"v1"')
 
     assert download(url, dl).read_bytes() == data
     assert [r["range"] for r in server.requests] == ["bytes=1000-"]
 
 
-def test_server_ignoring_range_restarts_from_zero(server, gopro_zip, dl):
-    data, _ = gopro_zip
-    url = f"{server.url}/{ZIP_NAME}"
-    server.files["/" + ZIP_NAME] = data
+def test_server_ignoring_range_restarts_from_zero(server, served, dl):
+    url, data = served
     server.ignore_range = True
-    (dl / f"{ZIP_NAME}.part").write_bytes(b"x" * 1000)  # appended to, this would corrupt
-    (dl / f"{ZIP_NAME}.part.json").write_text(json.dumps({"url": url, "validator": None}))
+    _killed_part(dl, url, b"x" * 1000, None)  # appended to, this would corrupt
 
     assert download(url, dl).read_bytes() == data
     assert [r["range"] for r in server.requests] == ["bytes=1000-"]
 
 
-def test_file_changed_on_the_server_restarts_from_zero(server, gopro_zip, dl):
-    data, _ = gopro_zip
-    url = f"{server.url}/{ZIP_NAME}"
-    server.files["/" + ZIP_NAME] = data
-    (dl / f"{ZIP_NAME}.part").write_bytes(b"old version")
-    (dl / f"{ZIP_NAME}.part.json").write_text(json.dumps({"url": url, "validator": '"v0"'}))
+def test_file_changed_on_the_server_restarts_from_zero(server, served, dl):
+    url, data = served
+    _killed_part(dl, url, b"old version", '"v0"')
 
     assert download(url, dl).read_bytes() == data
     assert server.requests[0]["if_range"] == '"v0"'
 
 
-def test_complete_part_is_finished_without_downloading_again(server, gopro_zip, dl):
+def test_complete_part_is_finished_without_downloading_again(server, served, dl):
     """Killed between the last byte and the rename: the server answers 416 to the resume."""
-    data, _ = gopro_zip
-    url = f"{server.url}/{ZIP_NAME}"
-    server.files["/" + ZIP_NAME] = data
-    (dl / f"{ZIP_NAME}.part").write_bytes(data)
-    (dl / f"{ZIP_NAME}.part.json").write_text(json.dumps({"url": url, "validator": '"v1"'}))
+    url, data = served
+    _killed_part(dl, url, data, '"v1"')
 
     assert download(url, dl, _sha(data)).read_bytes() == data
     assert [r["range"] for r in server.requests] == [f"bytes={len(data)}-"]
 
 
-def test_connection_dropping_every_time_gives_up_and_keeps_the_part(server, gopro_zip, dl):
-    data, _ = gopro_zip
-    server.files["/" + ZIP_NAME] = data
+def test_connection_dropping_every_time_gives_up_and_keeps_the_part(server, served, dl):
+    url, data = served
     server.drop_after, server.drops = 500, 100
 
     with pytest.raises(SourceError, match=r"failed after 2 retries.*is kept"):
-        download(f"{server.url}/{ZIP_NAME}", dl, retries=2, backoff_s=0)
+        download(url, dl, retries=2, backoff_s=0)
     # Every attempt resumed where the previous one stopped.
     assert (dl / f"{ZIP_NAME}.part").read_bytes() == data[:1500]
     assert not (dl / ZIP_NAME).exists()
 
 
-def test_wrong_sha256_deletes_the_download_and_writes_nothing(server, gopro_zip, tmp_path):
-    data, _ = gopro_zip
-    server.files["/" + ZIP_NAME] = data
+def test_wrong_sha256_deletes_the_download_and_writes_nothing(server, served, tmp_path):
+    url, data = served
     out, downloads = tmp_path / "raw", tmp_path / "downloads"
     out.mkdir()
     (out / "previous.txt").write_text("the previous good output")
     wrong = "ab" * 32
 
     with pytest.raises(SourceError) as err:
-        fetch_raw(_params(url=f"{server.url}/{ZIP_NAME}", sha256=wrong), out, downloads)
+        fetch_raw(_params(url=url, sha256=wrong), out, downloads)
 
     assert f"expected {wrong}" in str(err.value) and _sha(data) in str(err.value)
     assert list(downloads.iterdir()) == []  # no final archive, no .part

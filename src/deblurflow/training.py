@@ -150,13 +150,21 @@ class PairStore:
         return self.n
 
     def crops(
-        self, index: torch.Tensor, crop: tuple[int, int], generator: torch.Generator
+        self,
+        index: torch.Tensor,
+        crop: tuple[int, int],
+        generator: torch.Generator,
+        part: slice = slice(None),
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random paired crops + flips of the items ``index``: two (B, 3, ch, cw) in [-1, 1]."""
+        """Random paired crops + flips of the items ``index[part]``: two (b, 3, ch, cw) in [-1, 1].
+
+        The random positions and flips are drawn for the whole ``index`` (the global batch), so
+        a rank that takes only its ``part`` gets the same crops a single process would.
+        """
         ch, cw = crop
         dev = self.blur.device
-        b = index.numel()
-        rand = torch.rand(b, 4, device=dev, generator=generator)
+        rand = torch.rand(index.numel(), 4, device=dev, generator=generator)[part]
+        index = index[part]
         ys = (rand[:, 0] * (self.h - ch + 1)).long()
         xs = (rand[:, 1] * (self.w - cw + 1)).long()
         rows = ys[:, None] + torch.arange(ch, device=dev)  # (B, ch)
@@ -458,8 +466,7 @@ def train(
             leave=False,
         )
         for i, index in enumerate(bar, start=1):
-            blur, sharp = train_store.crops(index, crop, crop_gen)  # (Bg, 3, ch, cw) each
-            blur, sharp = blur[mine], sharp[mine]
+            blur, sharp = train_store.crops(index, crop, crop_gen, mine)  # (B, 3, ch, cw) each
             if runtime.channels_last:
                 blur = blur.contiguous(memory_format=torch.channels_last)
                 sharp = sharp.contiguous(memory_format=torch.channels_last)

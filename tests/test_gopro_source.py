@@ -20,7 +20,7 @@ import pytest
 
 from deblurflow.params import DataParams, Params
 from deblurflow.sources import SourceError, fetch_raw
-from deblurflow.sources.gopro import download
+from deblurflow.sources.download import download
 
 REPO = Path(__file__).resolve().parents[1]
 ZIP_NAME = "GOPRO_Large_all.zip"

@@ -9,23 +9,17 @@ previous output or none, never half a tree.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
 from deblurflow.atomic import atomic_dir, write_json
 from deblurflow.params import Params
+from deblurflow.sources import folder, gopro, sample
+from deblurflow.sources.common import SourceError, natural_key
+
+__all__ = ["SourceError", "fetch_raw", "natural_key"]
 
 log = logging.getLogger(__name__)
-
-
-class SourceError(Exception):
-    """A source cannot be fetched: bad URL, failed download, unsafe archive, bad folder."""
-
-
-def natural_key(name: str) -> tuple[Any, ...]:
-    """Sort key that orders frame_2.png before frame_10.png."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
 def fetch_raw(params: Params, out_dir: str | Path, downloads_dir: str | Path) -> dict[str, Any]:
@@ -33,25 +27,17 @@ def fetch_raw(params: Params, out_dir: str | Path, downloads_dir: str | Path) ->
     data = params.data
     out_dir = Path(out_dir)
     summary: dict[str, Any] = {"source": data.source}
-    # Sources are imported where used: they import SourceError from this package, and only the
-    # chosen source's dependencies (scikit-image for the sample) need loading.
     if data.source == "gopro":
-        from deblurflow.sources import gopro
-
         # Download before touching out_dir: a failed or bad download leaves the old output.
         archive = gopro.obtain_archive(data, Path(downloads_dir))
         summary.update(url=data.url, archive=str(data.archive or archive), sha256=data.sha256)
     with atomic_dir(out_dir) as tmp:
         if data.source == "sample":
-            from deblurflow.sources import sample
-
             counts = sample.render_sample(data.sample, params.seed, tmp)
             summary.update(seed=params.seed, photos={k: list(v) for k, v in sample.PHOTOS.items()})
         elif data.source == "gopro":
             counts = gopro.extract_frames(archive, tmp)
         elif data.source == "folder":
-            from deblurflow.sources import folder
-
             counts = folder.copy_folder(Path(data.folder), data.test_fraction, params.seed, tmp)
             summary.update(folder=str(data.folder))
         else:  # pragma: no cover - DataParams only admits the sources above

@@ -15,11 +15,9 @@ import numpy as np
 from tqdm import tqdm
 
 from deblurflow.images import read_rgb, write_png
-from deblurflow.sources import SourceError, natural_key
+from deblurflow.sources.common import SPLITS, SourceError, natural_key
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "test")
 
 
 def _frames(seq_dir: Path) -> list[Path]:

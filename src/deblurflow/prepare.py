@@ -1,6 +1,8 @@
 """The prepare stage: blurred/sharp pair PNGs -> resized, split, memory-mappable uint8 arrays.
 
-Reads ``pairs_dir/manifest.json`` (written by synthesize) and writes into ``out_dir``:
+This module owns the prepared-data format: ``prepared_writer``/``write_prepared`` are its only
+writers and ``load_split``, ``read_info``, ``read_manifest`` and ``fingerprint`` its readers.
+The stage reads ``pairs_dir/manifest.json`` (written by synthesize) and writes into ``out_dir``:
 
 - ``{split}_blur.npy`` and ``{split}_sharp.npy`` for split in train/val/test: uint8 RGB arrays
   (N, H, W, 3), written through ``open_memmap`` so GoPro-size data is never held in RAM and can be
@@ -16,10 +18,13 @@ from the training ones with the seed.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -35,7 +40,123 @@ from deblurflow.params import PrepareParams
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+KINDS = ("blur", "sharp")
 CSV_COLUMNS = ("split", "index", "sequence", "frame", "blur", "sharp")
+MANIFEST = "manifest.csv"
+INFO = "info.json"
+
+
+# --- the prepared-data format: the one writer and the one reader -----------------------------
+
+
+def array_path(prepared_dir: str | Path, split: str, kind: str) -> Path:
+    """``prepared_dir/{split}_{kind}.npy``, kind = blur or sharp."""
+    return Path(prepared_dir) / f"{split}_{kind}.npy"
+
+
+@contextlib.contextmanager
+def prepared_writer(
+    out_dir: str | Path,
+    counts: Mapping[str, int],
+    height: int,
+    width: int,
+    rows: Mapping[str, Sequence[Mapping[str, Any]]],
+    info: Mapping[str, Any],
+) -> Iterator[dict[tuple[str, str], np.ndarray]]:
+    """Write a prepared folder atomically: yields ``{(split, kind): writable array}`` to fill.
+
+    The arrays are ``open_memmap`` files (N, H, W, 3) uint8, so GoPro-size data is never held in
+    RAM; rows may be filled from several threads. When the block ends without an error, the
+    manifest (``rows[split][i]`` has sequence, frame, blur, sharp) and ``info`` are written and
+    the folder replaces ``out_dir`` whole; after an error nothing of it stays.
+    """
+    with atomic_dir(out_dir) as tmp:
+        arrays = {
+            (split, kind): np.lib.format.open_memmap(
+                array_path(tmp, split, kind),
+                mode="w+",
+                dtype=np.uint8,
+                shape=(counts[split], height, width, 3),
+            )
+            for split in counts
+            for kind in KINDS
+        }
+        yield arrays
+        for array in arrays.values():
+            array.flush()
+        arrays.clear()  # drop the memmaps before the folder is renamed into place
+
+        with open(tmp / MANIFEST, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(CSV_COLUMNS)
+            for split in counts:
+                for i, p in enumerate(rows.get(split, ())):
+                    writer.writerow([split, i, p["sequence"], p["frame"], p["blur"], p["sharp"]])
+        write_json(tmp / INFO, dict(info))
+
+
+def write_prepared(
+    out_dir: str | Path,
+    splits: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    manifest_rows: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    info_extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """A prepared folder holding in-memory ``{split: (blur, sharp)}`` uint8 (N, H, W, 3) arrays.
+
+    Without ``manifest_rows`` each row is named sequence=split, frame=NNNNNN, no source paths.
+    info.json gets width, height and counts, then ``info_extra``.
+    """
+    height, width = next(iter(splits.values()))[0].shape[1:3]
+    counts = {split: len(blur) for split, (blur, _) in splits.items()}
+    if manifest_rows is None:
+        manifest_rows = {
+            split: [
+                {"sequence": split, "frame": f"{i:06d}", "blur": "", "sharp": ""} for i in range(n)
+            ]
+            for split, n in counts.items()
+        }
+    info = {"width": int(width), "height": int(height), "counts": counts, **(info_extra or {})}
+    with prepared_writer(out_dir, counts, height, width, manifest_rows, info) as arrays:
+        for split, pair in splits.items():
+            for kind, array in zip(KINDS, pair):
+                expected = (counts[split], height, width, 3)
+                if array.shape != expected:
+                    raise ValueError(f"{split} {kind}: shape {array.shape}, expected {expected}")
+                arrays[(split, kind)][:] = array
+    return Path(out_dir)
+
+
+def load_split(prepared_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split's (blur, sharp) uint8 RGB arrays (N, H, W, 3), memory-mapped, not read yet."""
+    blur = np.load(array_path(prepared_dir, split, "blur"), mmap_mode="r")
+    sharp = np.load(array_path(prepared_dir, split, "sharp"), mmap_mode="r")
+    return blur, sharp
+
+
+def read_info(prepared_dir: str | Path) -> dict[str, Any]:
+    """info.json: width, height, counts (from the stage also size, seed, sequences, blur)."""
+    return json.loads((Path(prepared_dir) / INFO).read_text())
+
+
+def read_manifest(prepared_dir: str | Path, split: str | None = None) -> list[dict[str, Any]]:
+    """Rows of manifest.csv (``index`` as int); one split's rows in index order when given."""
+    with open(Path(prepared_dir) / MANIFEST, newline="") as f:
+        rows = [{**row, "index": int(row["index"])} for row in csv.DictReader(f)]
+    if split is not None:
+        rows = sorted((r for r in rows if r["split"] == split), key=lambda r: r["index"])
+    return rows
+
+
+def fingerprint(prepared_dir: str | Path) -> str:
+    """Identifies the prepared data by its info and manifest (16 hex digits), for safe resuming."""
+    digest = hashlib.sha256()
+    for name in (INFO, MANIFEST):
+        path = Path(prepared_dir) / name
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()[:16]
+
+
+# --- the prepare stage -------------------------------------------------------------------------
 
 
 def target_size(width: int, height: int, size: int | None) -> tuple[int, int]:
@@ -144,20 +265,20 @@ def prepare_pairs(
         len(test_seqs),
     )
 
-    with atomic_dir(out_dir) as tmp:
-        arrays = {
-            (split, kind): np.lib.format.open_memmap(
-                tmp / f"{split}_{kind}.npy",
-                mode="w+",
-                dtype=np.uint8,
-                shape=(len(rows[split]), height, width, 3),
-            )
-            for split in SPLITS
-            for kind in ("blur", "sharp")
-        }
+    info = {
+        "width": width,
+        "height": height,
+        "size": prepare.size,
+        "seed": seed,
+        "counts": {split: len(rows[split]) for split in SPLITS},
+        "sequences": {"train": train_seqs, "val": val_seqs, "test": test_seqs},
+        # Carried along so every reported metric can say which blur it was measured on.
+        "blur": {k: manifest.get(k) for k in ("gamma", "frames", "stride")},
+    }
+    with prepared_writer(out_dir, info["counts"], height, width, rows, info) as arrays:
 
         def load_pair(split: str, index: int, pair: dict[str, Any]) -> None:
-            for kind in ("blur", "sharp"):
+            for kind in KINDS:
                 path = pairs_dir / pair[kind]
                 img = load_resized(path, prepare.size)
                 if img.shape[:2] != (height, width):
@@ -189,33 +310,4 @@ def prepare_pairs(
                 for future in futures:
                     future.cancel()
                 raise
-        for array in arrays.values():
-            array.flush()
-        arrays.clear()  # drop the memmaps before the folder is renamed into place
-
-        with open(tmp / "manifest.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(CSV_COLUMNS)
-            for split in SPLITS:
-                for i, p in enumerate(rows[split]):
-                    writer.writerow([split, i, p["sequence"], p["frame"], p["blur"], p["sharp"]])
-
-        info = {
-            "width": width,
-            "height": height,
-            "size": prepare.size,
-            "seed": seed,
-            "counts": {split: len(rows[split]) for split in SPLITS},
-            "sequences": {"train": train_seqs, "val": val_seqs, "test": test_seqs},
-            # Carried along so every reported metric can say which blur it was measured on.
-            "blur": {k: manifest.get(k) for k in ("gamma", "frames", "stride")},
-        }
-        write_json(tmp / "info.json", info)
     return info
-
-
-def load_split(prepared_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """One split's (blur, sharp) uint8 RGB arrays (N, H, W, 3), memory-mapped, not read yet."""
-    blur = np.load(prepared_dir / f"{split}_blur.npy", mmap_mode="r")
-    sharp = np.load(prepared_dir / f"{split}_sharp.npy", mmap_mode="r")
-    return blur, sharp

@@ -287,6 +287,7 @@ def test_http_404_names_the_url_and_status(server, tmp_path):
     assert not (tmp_path / "raw").exists()
 
 
+@pytest.mark.slow
 def test_stage_script_reports_one_line_without_traceback(server, tmp_path):
     url = f"{server.url}/missing/{ZIP_NAME}"
     params = tmp_path / "params.yaml"

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
+from workspace import BIN, clean_env, copy_repo, merge, repo_params, run
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 STAGES = ["download", "synthesize", "prepare", "train", "select", "evaluate"]
 
 TINY = {
@@ -30,20 +24,6 @@ TINY = {
 pytestmark = pytest.mark.slow
 
 
-def merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = merge(base[k], v) if isinstance(v, dict) else v
-    return out
-
-
-def run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{out[-4000:]}"
-    return out
-
-
 def ran(output: str) -> list[str]:
     return [s for s in STAGES if f"Running stage '{s}'" in output]
 
@@ -51,29 +31,10 @@ def ran(output: str) -> list[str]:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """A git + DVC copy of this repo's files with tiny params, committed."""
-    dvc = BIN / "dvc"
-    if not dvc.exists():
+    if not (BIN / "dvc").exists():
         pytest.skip("dvc is not installed next to this Python")
-    ws = tmp_path_factory.mktemp("ws")
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=REPO, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    for f in files:
-        if (REPO / f).is_file() and not f.startswith(("tests/", "bench/")):
-            (ws / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / f, ws / f)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    (ws / "params.yaml").write_text(yaml.safe_dump(merge(params, TINY), sort_keys=False))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1", PYTHONUNBUFFERED="1",
-    )  # fmt: skip
-    run(["git", "init", "-q", "-b", "main"], ws, env)
-    run(["git", "add", "-A"], ws, env)
-    run(["git", "commit", "-qm", "tiny"], ws, env)
+    env = clean_env(PYTHONUNBUFFERED="1")
+    ws = copy_repo(tmp_path_factory.mktemp("ws"), merge(repo_params(), TINY), env)
     return ws, env
 
 

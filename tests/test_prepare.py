@@ -11,10 +11,19 @@ import pytest
 from deblurflow.blur import average_frames
 from deblurflow.images import read_rgb, write_png
 from deblurflow.params import BlurParams, PrepareParams
-from deblurflow.prepare import prepare_pairs, split_sequences, target_size
+from deblurflow.prepare import (
+    fingerprint,
+    load_split,
+    prepare_pairs,
+    prepared_writer,
+    read_info,
+    read_manifest,
+    split_sequences,
+    target_size,
+    write_prepared,
+)
 from deblurflow.synthesize import synthesize_tree
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "highfps-real"
 TRAIN_SEQS = ["seq_a", "seq_b", "seq_c", "seq_d"]
 TEST_SEQS = ["seq_t1", "seq_t2"]
 
@@ -165,10 +174,12 @@ def test_missing_manifest_is_a_clear_error(tmp_path):
         prepare_pairs(tmp_path, tmp_path / "p", PrepareParams(), seed=0)
 
 
-@pytest.mark.skipif(not (REAL / "frames").is_dir(), reason=f"real frames not found at {REAL}")
-def test_real_highfps_frames_end_to_end(tmp_path):
+def test_real_highfps_frames_end_to_end(shared_data, tmp_path):
     """161 real 240x180 gray frames -> 2 train + 1 test sequences -> pairs -> arrays."""
-    frames = sorted((REAL / "frames").glob("*.png"))
+    real = shared_data / "highfps-real" / "frames"
+    if not real.is_dir():
+        pytest.skip(f"real frames not found at {real}")
+    frames = sorted(real.glob("*.png"))
     assert len(frames) == 161
     # GoPro names, so blur.frames 'auto' reads M = 7 from them.
     seqs = {
@@ -205,8 +216,80 @@ def test_real_highfps_frames_end_to_end(tmp_path):
     counts = info["counts"]
     assert counts["test"] == 7 and sorted([counts["train"], counts["val"]]) == [7, 8]
     for split in ("train", "val", "test"):
-        for kind in ("blur", "sharp"):
-            arr = np.load(tmp_path / "prepared" / f"{split}_{kind}.npy", mmap_mode="r")
+        for arr in load_split(tmp_path / "prepared", split):
             assert arr.shape == (counts[split], 90, 120, 3)
             # Gray source: the three RGB channels are equal.
             assert np.array_equal(arr[..., 0], arr[..., 2])
+
+
+# --- the format's writer and readers, as tests and bench use them ------------------------------
+
+
+def _splits(seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return {
+        split: tuple(rng.integers(0, 256, (n, 6, 10, 3), dtype=np.uint8) for _ in range(2))
+        for split, n in (("train", 3), ("val", 1), ("test", 2))
+    }
+
+
+def test_write_prepared_round_trips_through_the_readers(tmp_path):
+    splits = _splits()
+    out = write_prepared(tmp_path / "p", splits, info_extra={"note": "x"})
+    for split, (blur, sharp) in splits.items():
+        got_blur, got_sharp = load_split(out, split)
+        assert isinstance(got_blur, np.memmap) and got_blur.dtype == np.uint8
+        np.testing.assert_array_equal(got_blur, blur)
+        np.testing.assert_array_equal(got_sharp, sharp)
+        rows = read_manifest(out, split)
+        assert [r["index"] for r in rows] == list(range(len(blur)))
+        assert [(r["sequence"], r["frame"]) for r in rows] == [
+            (split, f"{i:06d}") for i in range(len(blur))
+        ]
+    assert read_info(out) == {
+        "width": 10, "height": 6, "counts": {"train": 3, "val": 1, "test": 2}, "note": "x",
+    }  # fmt: skip
+    assert len(read_manifest(out)) == 6
+
+
+def test_stage_output_reads_back_through_the_readers(pairs_dir, tmp_path):
+    out = tmp_path / "prepared"
+    info = prepare_pairs(pairs_dir, out, PrepareParams(size=32, val_sequences=1), seed=0)
+    assert read_info(out) == info
+    rows = read_manifest(out, "test")
+    assert {r["sequence"] for r in rows} == set(TEST_SEQS)
+    assert len(load_split(out, "test")[0]) == len(rows) == info["counts"]["test"]
+
+
+def test_fingerprint_hashes_info_then_manifest(tmp_path):
+    import hashlib
+
+    out = write_prepared(tmp_path / "p", _splits())
+    info, manifest = (out / "info.json").read_bytes(), (out / "manifest.csv").read_bytes()
+    assert fingerprint(out) == hashlib.sha256(info + manifest).hexdigest()[:16]
+    # Same content, same fingerprint; other rows or a missing file change it.
+    assert fingerprint(write_prepared(tmp_path / "q", _splits(seed=1))) == fingerprint(out)
+    rows = {"train": [{"sequence": "s", "frame": i, "blur": "", "sharp": ""} for i in range(3)]}
+    other = write_prepared(tmp_path / "r", {"train": _splits()["train"]}, rows)
+    assert fingerprint(other) != fingerprint(out)
+    (out / "manifest.csv").unlink()
+    assert fingerprint(out) == hashlib.sha256(info).hexdigest()[:16]
+    assert fingerprint(tmp_path / "none") == hashlib.sha256(b"").hexdigest()[:16]
+
+
+def test_a_failed_write_keeps_the_previous_folder(tmp_path):
+    out = write_prepared(tmp_path / "p", _splits())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(RuntimeError, match="stop"):
+        with prepared_writer(out, {"train": 1}, 4, 4, {"train": []}, {}) as arrays:
+            arrays[("train", "blur")][:] = 7
+            raise RuntimeError("stop")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["p"]  # no temp folder left behind
+
+
+def test_write_prepared_rejects_mismatched_arrays(tmp_path):
+    blur = np.zeros((2, 6, 10, 3), np.uint8)
+    with pytest.raises(ValueError, match="train sharp: shape"):
+        write_prepared(tmp_path / "p", {"train": (blur, blur[:1])})
+    assert not (tmp_path / "p").exists()

@@ -8,11 +8,11 @@ from deblurflow.metrics import psnr, ssim
 from deblurflow.params import ModelParams, Params, TrainParams
 from deblurflow.prepare import load_split
 from deblurflow.selection import best_epoch, select_checkpoint
+from deblurflow.runtime import maybe_compile, pick_runtime
 from deblurflow.training import (
     PairStore,
     data_home,
     keep_epochs,
-    pick_runtime,
     read_history,
     train,
     validate,
@@ -20,7 +20,8 @@ from deblurflow.training import (
 )
 
 
-def tiny_params(**train) -> Params:
+def run_params(**train) -> Params:
+    """Tiny models, 3 steps of batch 3 per epoch, a log every 2 steps."""
     base = dict(epochs=2, batch_size=3, crop=32, steps_per_epoch=3, log_every=2, device="cpu")
     base.update(train)
     return Params(
@@ -30,19 +31,19 @@ def tiny_params(**train) -> Params:
 
 
 def test_runtime_on_cpu_is_fp32():
-    rt = pick_runtime(TrainParams(device="auto")) if not torch.cuda.is_available() else None
+    rt = pick_runtime("auto") if not torch.cuda.is_available() else None
     if rt is None:
         pytest.skip("a CUDA device is present")
     assert rt.device.type == "cpu" and rt.amp_dtype is None and not rt.channels_last
     with pytest.raises(RuntimeError, match="no CUDA device"):
-        pick_runtime(TrainParams(device="cuda"))
+        pick_runtime("cuda")
 
 
 def test_crops_are_aligned_windows_of_the_pairs():
     rng = np.random.default_rng(1)
     blur = rng.integers(0, 256, (4, 20, 30, 3), dtype=np.uint8)
     sharp = 255 - blur  # any paired transform must keep sharp == 255 - blur
-    store = PairStore(blur, sharp, pick_runtime(TrainParams(device="cpu")))
+    store = PairStore(blur, sharp, pick_runtime("cpu"))
     index = torch.tensor([0, 3, 3, 1, 2, 0, 1, 2])
     b, s = store.crops(index, (8, 12), torch.Generator().manual_seed(0))
     assert b.shape == s.shape == (8, 3, 8, 12)
@@ -62,7 +63,7 @@ def test_crops_are_aligned_windows_of_the_pairs():
 
 def test_validate_baseline_matches_reference_metrics(prepared):
     blur, sharp = load_split(prepared, "val")
-    rt = pick_runtime(TrainParams(device="cpu"))
+    rt = pick_runtime("cpu")
     m = validate(None, PairStore(blur, sharp, rt), rt)
     want_psnr = np.mean([psnr(s, b) for b, s in zip(blur, sharp)])
     want_ssim = np.mean([ssim(s, b) for b, s in zip(blur, sharp)])
@@ -73,10 +74,10 @@ def test_validate_baseline_matches_reference_metrics(prepared):
 
 
 def test_train_writes_history_snapshots_and_resumes_identically(prepared, tmp_path):
-    rt = pick_runtime(TrainParams(device="cpu"))
+    rt = pick_runtime("cpu")
     logged = []
     straight = train(
-        tiny_params(), prepared, tmp_path / "a", rt, on_log=lambda losses, s: logged.append(s)
+        run_params(), prepared, tmp_path / "a", rt, on_log=lambda losses, s: logged.append(s)
     )
     assert [r["epoch"] for r in straight.history] == [1, 2]
     assert logged == [2, 3, 4, 6]  # every log_every steps and at each epoch's end
@@ -84,11 +85,11 @@ def test_train_writes_history_snapshots_and_resumes_identically(prepared, tmp_pa
     assert read_history(tmp_path / "a") == straight.history
 
     # A run killed after epoch 1 resumes at epoch 2 with identical optimizer state.
-    first = train(tiny_params(epochs=1), prepared, tmp_path / "b", rt)
+    first = train(run_params(epochs=1), prepared, tmp_path / "b", rt)
     assert first.resumed_from == 0
     saved = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     assert saved["epoch"] == 1 and saved["step"] == 3
-    resumed = train(tiny_params(epochs=2), prepared, tmp_path / "b", rt)
+    resumed = train(run_params(epochs=2), prepared, tmp_path / "b", rt)
     assert resumed.resumed_from == 1
     assert [r["epoch"] for r in resumed.history] == [1, 2]
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
@@ -101,9 +102,9 @@ def test_train_writes_history_snapshots_and_resumes_identically(prepared, tmp_pa
 
 
 def test_checkpoint_of_other_params_is_not_resumed(prepared, tmp_path, caplog):
-    rt = pick_runtime(TrainParams(device="cpu"))
-    train(tiny_params(epochs=1), prepared, tmp_path, rt)
-    other = tiny_params(epochs=2)
+    rt = pick_runtime("cpu")
+    train(run_params(epochs=1), prepared, tmp_path, rt)
+    other = run_params(epochs=2)
     other = Params(lambda_pix=50.0, model=other.model, train=other.train)
     with caplog.at_level(logging.WARNING):
         res = train(other, prepared, tmp_path, rt)
@@ -114,9 +115,9 @@ def test_checkpoint_of_other_params_is_not_resumed(prepared, tmp_path, caplog):
 
 
 def test_crop_larger_than_frames_is_a_clear_error(prepared, tmp_path):
-    rt = pick_runtime(TrainParams(device="cpu"))
+    rt = pick_runtime("cpu")
     with pytest.raises(ValueError, match="train.crop=40 is larger"):
-        train(tiny_params(crop=40), prepared, tmp_path, rt)
+        train(run_params(crop=40), prepared, tmp_path, rt)
 
 
 HISTORY = [
@@ -137,8 +138,8 @@ def test_keep_epochs_covers_every_metric_and_the_last():
 
 
 def test_select_checkpoint_finds_the_snapshot(prepared, tmp_path):
-    rt = pick_runtime(TrainParams(device="cpu"))
-    res = train(tiny_params(epochs=3), prepared, tmp_path, rt)
+    rt = pick_runtime("cpu")
+    res = train(run_params(epochs=3), prepared, tmp_path, rt)
     row, path = select_checkpoint(tmp_path, "val_l1")
     assert row == min(res.history, key=lambda r: r["val_l1"])
     assert path.name == f"epoch_{int(row['epoch']):04d}.pt" and path.exists()
@@ -156,31 +157,29 @@ def test_history_csv(tmp_path):
 
 
 def test_finished_or_other_code_checkpoints_train_again(prepared, tmp_path, monkeypatch):
-    rt = pick_runtime(TrainParams(device="cpu"))
-    train(tiny_params(epochs=1), prepared, tmp_path, rt)
-    again = train(tiny_params(epochs=1), prepared, tmp_path, rt)  # e.g. `dvc repro -f`
+    rt = pick_runtime("cpu")
+    train(run_params(epochs=1), prepared, tmp_path, rt)
+    again = train(run_params(epochs=1), prepared, tmp_path, rt)  # e.g. `dvc repro -f`
     assert again.resumed_from == 0 and len(again.history) == 1
 
-    train(tiny_params(epochs=1), prepared, tmp_path / "b", rt)  # killed after epoch 1 ...
-    import deblurflow.training as training
+    train(run_params(epochs=1), prepared, tmp_path / "b", rt)  # killed after epoch 1 ...
+    import deblurflow.training.checkpoint as checkpoint
 
-    monkeypatch.setattr(training, "code_fingerprint", lambda: "edited-losses")
-    res = train(tiny_params(epochs=2), prepared, tmp_path / "b", rt)  # ... then the code changed
+    monkeypatch.setattr(checkpoint, "code_fingerprint", lambda: "edited-losses")
+    res = train(run_params(epochs=2), prepared, tmp_path / "b", rt)  # ... then the code changed
     assert res.resumed_from == 0 and len(res.history) == 2
 
 
 def test_compile_falls_back_to_eager_when_unavailable(monkeypatch, caplog):
-    import deblurflow.training as training
-
     def broken(model):
         raise RuntimeError("no compiler here")
 
     model = torch.nn.Linear(2, 2)
-    monkeypatch.setattr(training.torch, "compile", broken)
+    monkeypatch.setattr(torch, "compile", broken)
     with caplog.at_level(logging.WARNING):
-        assert training.maybe_compile(model, True) is model
+        assert maybe_compile(model, True) is model
     assert "torch.compile unavailable (no compiler here)" in caplog.text
-    assert training.maybe_compile(model, False) is model
+    assert maybe_compile(model, False) is model
 
 
 # Tensor methods that copy a value to the host (on a GPU: a synchronisation).
@@ -204,8 +203,8 @@ def test_steps_read_nothing_back_except_when_logging(prepared, tmp_path, monkeyp
     def on_log(losses, step):
         at_log[step] = list(reads)
 
-    params = tiny_params(epochs=1, steps_per_epoch=6, log_every=2)
-    train(params, prepared, tmp_path, pick_runtime(TrainParams(device="cpu")), on_log=on_log)
+    params = run_params(epochs=1, steps_per_epoch=6, log_every=2)
+    train(params, prepared, tmp_path, pick_runtime("cpu"), on_log=on_log)
     assert sorted(at_log) == [2, 4, 6]
     for a, b in ((2, 4), (4, 6)):  # two training steps and one log in between
         assert at_log[b][len(at_log[a]) :] == ["item"] * 4, (a, b)

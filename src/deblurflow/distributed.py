@@ -1,6 +1,6 @@
 """Multi-GPU training with DDP under torchrun: launch, process group, model wrapping.
 
-Every rank draws the same global batch and trains on its own slice (``training.train``), so N
+Every rank draws the same global batch and trains on its own slice (``training.loop``), so N
 ranks with batch B reproduce one process with batch N*B: DDP averages the gradients, and the
 discriminator's BatchNorm normalises with statistics of the whole global batch. On CUDA that
 is torch's ``nn.SyncBatchNorm``; DDP refuses SyncBatchNorm in CPU modules, so on CPU (gloo:
@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .params import TrainParams
+from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,15 @@ def relaunch(nproc: int, argv: list[str]) -> int:
 
 
 @contextlib.contextmanager
-def process_group(train: TrainParams) -> Iterator[tuple[int, int]]:
-    """(rank, world size); initialises and tears down the process group under torchrun."""
+def process_group(device: str = "auto") -> Iterator[tuple[int, int]]:
+    """(rank, world size); initialises and tears down the process group under torchrun.
+
+    ``device`` is the runtime's device choice (auto | cpu | cuda): NCCL for CUDA, else gloo.
+    """
     if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
         yield 0, 1
         return
-    use_cuda = train.device != "cpu" and torch.cuda.is_available()
+    use_cuda = device != "cpu" and torch.cuda.is_available()
     backend = "nccl" if use_cuda else "gloo"
     if use_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
@@ -154,7 +157,7 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
     return AllReduceBatchNorm.convert(model)
 
 
-def wrapper(runtime) -> Callable[[nn.Module], nn.Module] | None:
+def wrapper(runtime: Runtime) -> Callable[[nn.Module], nn.Module] | None:
     """DDP wrapping (with synchronised BatchNorm) when there are several ranks, else None.
 
     The wrapped model shares its parameters and buffers with the module passed in (BatchNorm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .training import SELECTABLE, CheckpointError, read_history, snapshot_path
+from .training.checkpoint import SELECTABLE, CheckpointError, read_history, snapshot_path
 
 
 def best_epoch(history: list[dict[str, float]], metric: str) -> dict[str, float]:

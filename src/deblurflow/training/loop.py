@@ -1,0 +1,286 @@
+"""The training loop: build, restore, epochs of GAN steps, validate, checkpoint.
+
+Loss values stay on the device and are read (``.item()``) only every ``train.log_every``
+steps, so no step waits for the device.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..distributed import mean_over_ranks
+from ..models import build_discriminator, build_generator
+from ..params import Params, TrainParams
+from ..prepare import fingerprint, load_split
+from ..runtime import Runtime, maybe_compile
+from .checkpoint import (
+    clear_checkpoints,
+    load_resumable,
+    resume_key,
+    write_epoch,
+)
+from .pairs import DEVICE_DATA_SHARE, PairStore, epoch_batches
+from .step import LOSS_NAMES, gan_step
+from .validation import validate
+
+log = logging.getLogger(__name__)
+
+History = list[dict[str, float]]
+
+
+@dataclass
+class TrainResult:
+    history: History = field(default_factory=list)
+    resumed_from: int = 0
+    images_per_s: float = 0.0
+
+
+def train(
+    params: Params,
+    data_dir: Path,
+    ckpt_dir: Path,
+    runtime: Runtime,
+    on_log: Callable[[dict[str, float], int], None] | None = None,
+    on_epoch: Callable[[History, nn.Module], None] | None = None,
+    wrap: Callable[[nn.Module], nn.Module] | None = None,
+    on_start: Callable[[History], None] | None = None,
+    device_share: float = DEVICE_DATA_SHARE,
+) -> TrainResult:
+    """Train (or resume) and write checkpoints; returns the per-epoch history.
+
+    ``on_start(history)`` runs before the first step with the resumed history (empty for a
+    fresh start), ``on_log(losses, step)`` every ``train.log_every`` steps and
+    ``on_epoch(history, generator)`` after each epoch's checkpoint; all on the main rank only.
+    ``wrap`` turns a model into its distributed form (DDP) when training on several ranks.
+    ``device_share``: the share of free GPU memory the frames may take (0 = pinned host memory).
+    """
+    tp = params.train
+    torch.manual_seed(params.seed)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    key = resume_key(params, fingerprint(data_dir))
+    train_store = PairStore(*load_split(data_dir, "train"), runtime, device_share)
+    val_store = PairStore(*load_split(data_dir, "val"), runtime, device_share)
+    plan = plan_epoch(tp, train_store, runtime)
+    models = build_models(params, runtime)
+
+    result = TrainResult()
+    step = restore(models, ckpt_dir, key, runtime, tp.epochs, result)
+    if runtime.is_main and on_start:
+        on_start(result.history)
+    G = maybe_compile(wrap(models.gen) if wrap else models.gen, tp.compile)
+    D = maybe_compile(wrap(models.disc) if wrap else models.disc, tp.compile)
+    G.train()
+    D.train()
+
+    # Validation, its input baseline and the history's metrics are rank 0's alone: every
+    # rank holds the same weights, so validating on all of them would repeat the same work.
+    baseline = validate(None, val_store, runtime, tp.val_max_images) if runtime.is_main else {}
+    if runtime.is_main:
+        log.info(
+            "training on %s: %d train / %d val frames %dx%d, crop %s, %d steps/epoch, "
+            "input val PSNR %.2f dB",
+            runtime.describe(), len(train_store), len(val_store), train_store.w, train_store.h,
+            plan.crop, plan.steps, baseline["val_psnr"],
+        )  # fmt: skip
+
+    for epoch in range(result.resumed_from + 1, tp.epochs + 1):
+        row, seconds, step = run_epoch(
+            params, epoch, step, G, D, models, train_store, plan, runtime, on_log
+        )
+        if runtime.is_main:
+            row.update(validate(models.gen, val_store, runtime, tp.val_max_images))
+            row["val_psnr_input"] = baseline["val_psnr"]
+        row["seconds"] = seconds
+        row["images_per_s"] = plan.steps * plan.global_batch / seconds
+        result.history.append(row)
+        if runtime.is_main:
+            log_epoch(row)
+            write_epoch(ckpt_dir, epoch, step, key, params, models.gen, models.disc,
+                        models.opt_g, models.opt_d, result.history)  # fmt: skip
+            if on_epoch:
+                on_epoch(result.history, models.gen)
+        if runtime.world_size > 1:
+            torch.distributed.barrier()
+    result.images_per_s = float(np.mean([r["images_per_s"] for r in result.history]))
+    return result
+
+
+# --- the recipe's parts -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """How an epoch is cut into steps: crop size, steps, global batch, this rank's slice."""
+
+    crop: tuple[int, int]  # (h, w)
+    steps: int
+    global_batch: int
+    mine: slice  # this rank's share of each global batch
+
+
+def plan_epoch(tp: TrainParams, store: PairStore, runtime: Runtime) -> EpochPlan:
+    if store.h < 16 or store.w < 16:
+        raise ValueError(f"training frames of {store.w}x{store.h} are too small")
+    if tp.crop is None:
+        crop = (store.h // 4 * 4, store.w // 4 * 4)
+    else:
+        if tp.crop > min(store.h, store.w):
+            raise ValueError(
+                f"train.crop={tp.crop} is larger than the prepared frames "
+                f"({store.w}x{store.h}); lower it or raise prepare.size"
+            )
+        crop = (tp.crop, tp.crop)
+    global_batch = tp.batch_size * runtime.world_size
+    steps = tp.steps_per_epoch or max(1, math.ceil(len(store) / global_batch))
+    mine = slice(runtime.rank * tp.batch_size, (runtime.rank + 1) * tp.batch_size)
+    return EpochPlan(crop, steps, global_batch, mine)
+
+
+@dataclass
+class Models:
+    """The plain generator and discriminator (what checkpoints hold) and their optimizers."""
+
+    gen: nn.Module
+    disc: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def build_models(params: Params, runtime: Runtime) -> Models:
+    tp = params.train
+    gen = build_generator(params.model).to(runtime.device)
+    disc = build_discriminator(params.model).to(runtime.device)
+    if runtime.channels_last:
+        gen = gen.to(memory_format=torch.channels_last)
+        disc = disc.to(memory_format=torch.channels_last)
+    # Fused Adam (CUDA and CPU): one kernel per step, no host read of the step count.
+    betas = (tp.beta1, tp.beta2)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=tp.lr_g, betas=betas, fused=True)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=tp.lr_d, betas=betas, fused=True)
+    return Models(gen, disc, opt_g, opt_d)
+
+
+def restore(
+    models: Models, ckpt_dir: Path, key: dict, runtime: Runtime, epochs: int, result: TrainResult
+) -> int:
+    """Load the last matching checkpoint into ``models`` and ``result``; returns the step count
+    to continue from (0 for a fresh start, which also clears the old checkpoints)."""
+    state = load_resumable(ckpt_dir, key, runtime.device)
+    if state is not None and state["epoch"] >= epochs:
+        # DVC reruns a finished train stage only when asked to (`dvc repro -f`, lost outputs):
+        # that is a request to train again, not to return the old weights.
+        log.info("%s/last.pt already finished %d epochs; training again", ckpt_dir, epochs)
+        state = None
+    if state is None:
+        if runtime.is_main:
+            clear_checkpoints(ckpt_dir)
+        return 0
+    models.gen.load_state_dict(state["generator"])
+    models.disc.load_state_dict(state["discriminator"])
+    models.opt_g.load_state_dict(state["opt_g"])
+    models.opt_d.load_state_dict(state["opt_d"])
+    result.history = list(state["history"])
+    result.resumed_from = state["epoch"]
+    log.info("resuming from %s/last.pt after epoch %d", ckpt_dir, state["epoch"])
+    return state["step"]
+
+
+def run_epoch(
+    params: Params,
+    epoch: int,
+    step: int,
+    G: nn.Module,
+    D: nn.Module,
+    models: Models,
+    store: PairStore,
+    plan: EpochPlan,
+    runtime: Runtime,
+    on_log: Callable[[dict[str, float], int], None] | None,
+) -> tuple[dict[str, float], float, int]:
+    """One epoch of GAN steps: (row with epoch, step and mean losses, seconds, step count)."""
+    tp = params.train
+    # Every rank draws the same global batch and takes its own slice, so N ranks see
+    # distinct shards and together reproduce a single process with the global batch.
+    order_gen = torch.Generator().manual_seed(params.seed * 100_003 + epoch)
+    crop_gen = torch.Generator(device=store.blur.device)
+    crop_gen.manual_seed(params.seed * 100_003 + epoch)
+    sums = LossSums(runtime)  # the whole epoch
+    window = LossSums(runtime)  # since the last log
+    t0 = time.perf_counter()
+    batches = epoch_batches(len(store), plan.steps, plan.global_batch, order_gen, store.blur.device)
+    bar = tqdm(
+        batches,
+        total=plan.steps,
+        desc=f"epoch {epoch}/{tp.epochs}",
+        disable=None if runtime.is_main else True,  # None: off when not a terminal
+        leave=False,
+    )
+    for i, index in enumerate(bar, start=1):
+        blur, sharp = store.crops(index, plan.crop, crop_gen, plan.mine)  # (B, 3, ch, cw) each
+        losses = gan_step(
+            G, D, models.opt_g, models.opt_d, blur, sharp, runtime, tp.lambda_adv, params.lambda_pix
+        )
+        step += 1
+        sums.add(losses)
+        window.add(losses)
+        if step % tp.log_every == 0 or i == plan.steps:
+            window.reduce()  # every rank joins, so the logged losses are the global batch's
+            if runtime.is_main:
+                logged = window.means()
+                bar.set_postfix(g=f"{logged['loss_g']:.3f}", d=f"{logged['loss_d']:.3f}")
+                if on_log:
+                    on_log(logged, step)
+            window.reset()
+    if runtime.device.type == "cuda":
+        torch.cuda.synchronize(runtime.device)
+    seconds = time.perf_counter() - t0
+    row: dict[str, float] = {"epoch": epoch, "step": step}
+    sums.reduce()
+    row.update(sums.means(plan.steps))
+    return row, seconds, step
+
+
+class LossSums:
+    """Running sums of the step losses, kept on the device; read only when asked for means."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.world_size = runtime.world_size
+        self.sums = {k: torch.zeros((), device=runtime.device) for k in LOSS_NAMES}
+        self.count = 0
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for k, v in self.sums.items():
+            v += losses[k]
+        self.count += 1
+
+    def reduce(self) -> None:
+        """Replace the sums by their means over all ranks; every rank must call."""
+        mean_over_ranks(self.sums, self.world_size)
+
+    def means(self, count: int | None = None) -> dict[str, float]:
+        """``loss_*`` per step over ``count`` steps (default: those added since the reset)."""
+        n = count or self.count
+        return {f"loss_{k}": (v / n).item() for k, v in self.sums.items()}
+
+    def reset(self) -> None:
+        for v in self.sums.values():
+            v.zero_()
+        self.count = 0
+
+
+def log_epoch(row: dict[str, float]) -> None:
+    log.info(
+        "epoch %d: loss_g %.4f loss_d %.4f | val L1 %.4f PSNR %.2f dB SSIM %.4f | %.1f img/s",
+        row["epoch"], row["loss_g"], row["loss_d"], row["val_l1"], row["val_psnr"],
+        row["val_ssim"], row["images_per_s"],
+    )  # fmt: skip

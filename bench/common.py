@@ -1,5 +1,9 @@
 """Helpers shared by the benchmarks: import path, device names, photo-like frames, data folders.
 
+The device is chosen by the package's runtime (``pick_runtime``) and prepared folders are written
+by the prepare stage's own writer, so the benchmarks measure the format and settings the
+pipeline uses.
+
 The benchmarks must run where only torch, torchvision, OpenCV, scikit-image, numpy and pyyaml
 are installed (a GPU machine without DVC, MLflow or even the package installed): this module
 puts ``src/`` on the import path and silences tqdm, or stands in for it where it is missing
@@ -8,8 +12,6 @@ puts ``src/`` on the import path and silences tqdm, or stands in for it where it
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import platform
 import sys
@@ -55,6 +57,9 @@ except ImportError:
 import cv2  # noqa: E402
 import torch  # noqa: E402
 
+from deblurflow.prepare import write_prepared  # noqa: E402, F401 - the benchmarks' data folders
+from deblurflow.runtime import DeviceError, pick_runtime  # noqa: E402
+
 
 def cpu_name() -> str:
     try:
@@ -78,12 +83,11 @@ def describe_device(device: torch.device) -> str:
 
 
 def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("error: --device cuda but no CUDA device is available")
-    return device
+    """The device ``--device NAME`` (auto, cpu, cuda, cuda:N) means, as training picks it."""
+    try:
+        return pick_runtime(name).device
+    except (DeviceError, ValueError) as exc:
+        raise SystemExit(f"error: --device {name}: {exc}") from None
 
 
 def sync(device: torch.device) -> None:
@@ -141,21 +145,3 @@ def photo_pairs(n: int, width: int, height: int, seed: int = 0) -> tuple[np.ndar
         kernel /= kernel.sum()
         blur[i] = cv2.filter2D(sharp[i], -1, kernel, borderType=cv2.BORDER_REFLECT)
     return blur, sharp
-
-
-def write_prepared(out: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
-    """A data/prepared folder (the prepare stage's format) holding the given splits."""
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for split, (blur, sharp) in splits.items():
-        np.save(out / f"{split}_blur.npy", blur)
-        np.save(out / f"{split}_sharp.npy", sharp)
-        rows += [(split, i, f"BENCH_{split}", f"{i:06d}", "", "") for i in range(len(blur))]
-    with open(out / "manifest.csv", "w", newline="") as f:
-        wr = csv.writer(f)
-        wr.writerow(["split", "index", "sequence", "frame", "blur", "sharp"])
-        wr.writerows(rows)
-    h, w = next(iter(splits.values()))[0].shape[1:3]
-    counts = {s: len(b) for s, (b, _) in splits.items()}
-    (out / "info.json").write_text(json.dumps({"width": w, "height": h, "counts": counts}))
-    return out

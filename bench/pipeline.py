@@ -13,7 +13,8 @@ stages really run:
 Then, in each, the no-op `dvc status prepare` and `dvc repro prepare` are timed (median of
 --repeats, the copies interleaved), and the ratio gopro-size / sample printed: how DVC's
 checking scales with the number of tracked files. Uses the `dvc` next to this Python (the
-stage commands' `python` is this one too). About 5 minutes on 2 cores.
+stage commands' `python` is this one too). The workspace copies are made by the same helpers
+as the end-to-end test (tests/workspace.py). About 5 minutes on 2 cores.
 
     .venv/bin/python bench/pipeline.py
     .venv/bin/python bench/pipeline.py --frames-per-seq 200 --repeats 3    # a quicker look
@@ -22,10 +23,10 @@ stage commands' `python` is this one too). About 5 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,52 +35,22 @@ from pathlib import Path
 import common
 import cv2
 import numpy as np
-import yaml
 
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(common.REPO / "tests"))
+from workspace import (  # noqa: E402 - the test helpers, found through the path above
+    BIN,
+    CommandError,
+    clean_env,
+    copy_repo,
+    repo_params,
+    timed_run,
+)
+
+# (seconds, output) of a command that must succeed; GoPro-size builds may take long, no timeout.
+run = functools.partial(timed_run, timeout=None)
 TRAIN_SEQS, TEST_SEQS = 22, 11  # GOPRO_Large_all
 # Tiny frames: DVC's cost is per file, and synthesize/prepare stay quick.
 FRAME_W, FRAME_H = 32, 18
-
-
-def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
-    """(seconds, output) of a command that must succeed."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    out = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise SystemExit(f"error: {' '.join(cmd)} failed in {cwd}:\n{out[-3000:]}")
-    return seconds, out
-
-
-def make_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@localhost",
-        GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@localhost",
-        DVC_NO_ANALYTICS="1",
-    )  # fmt: skip
-    return env
-
-
-def copy_repo(dest: Path, params: dict, env: dict[str, str]) -> Path:
-    """The repo's tracked and untracked-but-not-ignored files (no tests/bench), committed."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=common.REPO, capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
-    for f in files:
-        src = common.REPO / f
-        if src.is_file() and not f.startswith(("tests/", "bench/")):
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / f)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q", "-b", "main"], dest, env)
-    run(["git", "add", "-A"], dest, env)
-    run(["git", "commit", "-qm", "bench"], dest, env)
-    return dest
 
 
 def write_gopro_tree(raw: Path, frames_per_seq: int, seed: int = 0) -> int:
@@ -105,6 +76,13 @@ def count_files(folder: Path) -> int:
 
 
 def main() -> None:
+    try:
+        measure()
+    except CommandError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def measure() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--frames-per-seq", type=int, default=1064, help="GoPro-size frames/sequence")
     ap.add_argument("--repeats", type=int, default=5, help="no-op timings per command")
@@ -113,10 +91,10 @@ def main() -> None:
     if not (BIN / "dvc").exists():
         raise SystemExit(f"error: no dvc next to {sys.executable}; install the project first")
 
-    env = make_env()
+    env = clean_env()
     _, version = run([str(BIN / "dvc"), "--version"], common.REPO, env)
     print(f"device: CPU {common.cpu_name()} ({os.cpu_count()} cores), dvc {version.strip()}")
-    base = yaml.safe_load((common.REPO / "params.yaml").read_text())
+    base = repo_params()
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
     try:
         spaces: dict[str, Path] = {}

@@ -5,7 +5,9 @@ not list can change the stage's results without DVC noticing. The imports are co
 the source with ``ast`` (no code runs): transitively, relative imports resolved,
 ``from deblurflow.x import y`` counting ``deblurflow/x/y.py`` when y is a submodule, every
 imported package counting its ``__init__.py``, imports under ``if TYPE_CHECKING:`` left out.
-A folder in deps covers every file under it.
+A package whose ``__init__`` loads names lazily (a module ``__getattr__``) counts all its
+submodules for ``from package import name``. A folder in deps covers every file under it.
+A slow cross-check imports each script and compares with the modules really loaded.
 """
 
 from __future__ import annotations
@@ -38,6 +40,21 @@ def _with_parents(name: str) -> list[str]:
     """``a.b.c`` -> [a, a.b, a.b.c]: importing a module runs its packages' __init__ first."""
     parts = name.split(".")
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _lazy_submodules(package: str, src: Path) -> list[str]:
+    """All submodules of ``package`` when its __init__ defines a module ``__getattr__``, else []."""
+    init = module_file(package, src)
+    if init is None or init.name != "__init__.py":
+        return []
+    tree = ast.parse(init.read_text(), filename=str(init))
+    if not any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body):
+        return []
+    return sorted(
+        f"{package}.{p.stem if p.is_file() else p.name}"
+        for p in init.parent.iterdir()
+        if (p.suffix == ".py" and p.name != "__init__.py") or (p / "__init__.py").is_file()
+    )
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -79,12 +96,14 @@ def imported_modules(path: Path, module: str | None, src: Path = SRC) -> set[str
                 base = ".".join(parts + ([node.module] if node.module else []))
             else:
                 base = node.module or ""
-            # `from pkg import name`: name may be a submodule, which the import then loads.
-            names = [base] + [
-                f"{base}.{alias.name}"
-                for alias in node.names
-                if module_file(f"{base}.{alias.name}", src) is not None
-            ]
+            # `from pkg import name`: name may be a submodule, which the import then loads,
+            # or a name that a lazy package loads from any of its submodules.
+            names = [base]
+            for alias in node.names:
+                if module_file(f"{base}.{alias.name}", src) is not None:
+                    names.append(f"{base}.{alias.name}")
+                else:
+                    names.extend(_lazy_submodules(base, src))
         for name in names:
             if name == PACKAGE or name.startswith(PACKAGE + "."):
                 found.update(_with_parents(name))
@@ -206,6 +225,25 @@ def test_relative_submodule_and_lazy_imports_are_followed(tmp_path):
         "deblurflow.e",
     }  # fmt: skip
     assert chains["deblurflow.c"] == ["stage.py", "deblurflow.a.b", "deblurflow.c"]
+
+
+def test_a_lazy_package_counts_all_its_submodules(tmp_path):
+    src = _fake_package(
+        tmp_path / "src",
+        {
+            "deblurflow/__init__.py": "",
+            "deblurflow/lazy/__init__.py": "def __getattr__(name):\n    ...\n",
+            "deblurflow/lazy/one.py": "",
+            "deblurflow/lazy/two.py": "",
+        },
+    )
+    script = tmp_path / "stage.py"
+    script.write_text("from deblurflow.lazy import thing\n")
+    assert set(script_modules(script, src)) == {
+        "deblurflow", "deblurflow.lazy", "deblurflow.lazy.one", "deblurflow.lazy.two",
+    }  # fmt: skip
+    script.write_text("import deblurflow.lazy\n")  # no name taken: nothing loaded lazily
+    assert set(script_modules(script, src)) == {"deblurflow", "deblurflow.lazy"}
 
 
 def test_type_checking_imports_do_not_count(tmp_path):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from deblurflow.params import ModelParams, Params, TrainParams
-from deblurflow.prepare import write_prepared as write_prepared_dir
+from deblurflow.prepare import write_prepared
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -40,14 +40,8 @@ def tiny_pairs(n: int, h: int, w: int, rng: np.random.Generator) -> tuple[np.nda
     return blur, sharp
 
 
-def write_prepared(
-    out: Path, counts: dict[str, int], h: int = 36, w: int = 64, seed: int = 0
-) -> Path:
-    """A tiny prepared folder with ``counts`` pairs per split, seeded.
-
-    Prefer the ``make_prepared`` fixture; this name is kept for the test files that still import
-    it from conftest.
-    """
+def tiny_prepared(out: Path, counts: dict[str, int], h: int, w: int, seed: int) -> Path:
+    """A prepared folder with ``counts`` tiny pairs per split, one sequence per split, seeded."""
     rng = np.random.default_rng(seed)
     splits = {split: tiny_pairs(n, h, w, rng) for split, n in counts.items()}
     rows = {
@@ -57,7 +51,7 @@ def write_prepared(
         ]
         for split, n in counts.items()
     }
-    return write_prepared_dir(out, splits, rows)
+    return write_prepared(out, splits, rows)
 
 
 @pytest.fixture
@@ -71,7 +65,7 @@ def make_prepared(tmp_path: Path) -> Callable[..., Path]:
         seed: int = 0,
         name: str = "prepared",
     ) -> Path:
-        return write_prepared(tmp_path / name, counts or PREPARED_COUNTS, h, w, seed)
+        return tiny_prepared(tmp_path / name, counts or PREPARED_COUNTS, h, w, seed)
 
     return make
 

@@ -206,6 +206,8 @@ class EvaluateParams:
 
     samples: int = 4  #: blur | output | sharp panels written to metrics/samples/
     max_images: int | None = None  #: cap on test images; None = the whole test split
+    device: Literal["auto", "cpu", "cuda"] = "auto"  #: auto = CUDA when available, else CPU
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  #: auto = bf16 on CUDA, fp32 on CPU
 
     def __post_init__(self) -> None:
         _check(self.samples >= 0, "evaluate.samples", "must be >= 0")

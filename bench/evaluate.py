@@ -3,7 +3,8 @@
 - bare: the seed generator (64 channels, 6 residual blocks) on a (1, 3, 720, 1280) tensor that
   is already on the device, eval mode, inference_mode; fp32, or bf16 autocast;
 - evaluate: ``deblurflow.evaluation.evaluate`` on a synthetic test split of 1280x720 frames,
-  batch 1, as the evaluate stage runs it: uint8 -> device -> pad -> forward -> uint8, then
+  batch 1, as the evaluate stage runs it (its runtime: ``pick_runtime(device, --eval-precision)``,
+  default auto = the stage's default): uint8 -> device -> pad -> forward -> uint8, then
   PSNR/SSIM (scikit-image convention) of output and input, sample panels written to disk.
   Reported both as evaluate's own ms_per_image (the deblur call) and as wall time per frame
   including the metrics.
@@ -16,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -25,29 +25,26 @@ import common  # noqa: F401 - sets up the import path first
 import numpy as np
 import torch
 
-from deblurflow import evaluation
-from deblurflow.evaluation import TestSplit
+from deblurflow.evaluation import TestSplit, evaluate
+from deblurflow.inference import deblur
 from deblurflow.models import build_generator
 from deblurflow.params import ModelParams
+from deblurflow.runtime import Runtime, pick_runtime
 
 # Issue 4's targets for one 1280x720 frame through the seed generator, ms.
 TARGETS = {"H200": 10.0, "cpu": 3000.0}
 
 
 def bare_forward_ms(
-    gen: torch.nn.Module, device: torch.device, args: argparse.Namespace
+    gen: torch.nn.Module, runtime: Runtime, args: argparse.Namespace
 ) -> tuple[float, float]:
     """(median, min) ms of one generator forward on a 1280x720 frame already on the device."""
+    device = runtime.device
     x = torch.rand(1, 3, 720, 1280, device=device) * 2 - 1  # multiples of 4: no padding
-    if args.channels_last:
+    if runtime.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    amp = (
-        torch.autocast(device.type, dtype=torch.bfloat16)
-        if args.precision == "bf16"
-        else contextlib.nullcontext()
-    )
     times = []
-    with torch.inference_mode(), amp:
+    with torch.inference_mode(), runtime.autocast():
         for i in range(args.warmup + args.reps):
             common.sync(device)
             t0 = time.perf_counter()
@@ -67,58 +64,58 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=None, help="untimed forwards (10 CUDA, 1 CPU)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bare forward")
     ap.add_argument("--channels-last", action="store_true", help="bare forward in channels_last")
+    ap.add_argument("--eval-precision", choices=["auto", "fp32", "bf16"], default="auto",
+                    help="evaluate (default: auto, as the stage runs)")  # fmt: skip
     ap.add_argument("--channels", type=int, default=64, help="generator width (seed: 64)")
     ap.add_argument("--res-blocks", type=int, default=6)
     args = ap.parse_args()
 
-    device = common.pick_device(args.device)
+    # The evaluate stage's runtime, and the bare forward's: same device, the flags' precision.
+    runtime = pick_runtime(args.device, args.eval_precision)  # cudnn.benchmark on CUDA
+    device = runtime.device
+    bare = Runtime(
+        device,
+        torch.bfloat16 if args.precision == "bf16" else None,
+        channels_last=args.channels_last,
+    )
     if args.threads:
         torch.set_num_threads(args.threads)
     cuda = device.type == "cuda"
     args.frames = args.frames or (20 if cuda else 3)
     args.reps = args.reps or (50 if cuda else 3)
     args.warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
-    if cuda:
-        torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
     gen = build_generator(ModelParams(channels=args.channels, res_blocks=args.res_blocks))
     gen = gen.to(device).eval()
     if args.channels_last:
         gen = gen.to(memory_format=torch.channels_last)
 
+    eval_prec = "fp32" if runtime.amp_dtype is None else "bf16"
     print(f"device: {common.describe_device(device)}")
     print(
         f"generator: {args.channels} channels, {args.res_blocks} blocks | 1280x720 frames | "
         f"bare: {args.precision}, channels_last {args.channels_last}, {args.warmup} warm-up + "
-        f"{args.reps} timed | evaluate: fp32 (as the stage runs), {args.frames} frames"
+        f"{args.reps} timed | evaluate: {eval_prec} ({args.eval_precision}), {args.frames} frames"
     )
-    bare_med, bare_min = bare_forward_ms(gen, device, args)
+    bare_med, bare_min = bare_forward_ms(gen, bare, args)
 
     blur, sharp = common.photo_pairs(args.frames, 1280, 720)
     names = [("BENCH", f"{i:06d}") for i in range(args.frames)]
     # The evaluate stage's model is fp32 and contiguous; reset what --channels-last changed.
     gen = gen.to(memory_format=torch.contiguous_format)
-    # evaluate() runs one untimed warm-up deblur first; note when each deblur returns so the
-    # wall time per frame can start after the warm-up.
-    returns: list[float] = []
-    real_deblur = evaluation.deblur
-
-    def noted_deblur(*a, **kw):
-        out = real_deblur(*a, **kw)
-        returns.append(time.perf_counter())
-        return out
-
-    evaluation.deblur = noted_deblur
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench_eval_") as tmp:
-            summary, _ = evaluation.evaluate(
-                gen, TestSplit(blur, sharp, names), device, Path(tmp) / "samples", samples=4
-            )
-            common.sync(device)
-            end = time.perf_counter()
-    finally:
-        evaluation.deblur = real_deblur
-    per_frame = (end - returns[0]) * 1000 / args.frames
+    # The untimed warm-up deblur evaluate() would run, done here so that the wall time per
+    # frame starts after it.
+    deblur(gen, blur[0], device, runtime.amp_dtype)
+    common.sync(device)
+    with tempfile.TemporaryDirectory(prefix="bench_eval_") as tmp:
+        start = time.perf_counter()
+        summary, _ = evaluate(
+            gen, TestSplit(blur, sharp, names), runtime, Path(tmp) / "samples", samples=4,
+            warmup=False,
+        )  # fmt: skip
+        common.sync(device)
+        end = time.perf_counter()
+    per_frame = (end - start) * 1000 / args.frames
 
     print()
     print(f"bare forward        : {bare_med:10.1f} ms/frame (median; min {bare_min:.1f})")

@@ -1,16 +1,16 @@
 """GAN train step: images/s and model-FLOP utilisation, our loop vs a naive seed-style loop.
 
-Both loops train the same models (ResNet generator + PatchGAN discriminator) with the same
-losses, batch and device, side by side in one run:
+Both loops run the package's own GAN step (``deblurflow.training.step.gan_step``) on the same
+models (ResNet generator + PatchGAN discriminator), batch and device, side by side in one run:
 
-- ours: the real ``deblurflow.training.train`` on a prepared folder: uint8 frames moved to the
+- ours: the real ``deblurflow.training.loop.train`` on a prepared folder: uint8 frames moved to the
   device once, random crops/flips there (PairStore; ``--host-data``: pinned host memory and
   async copies instead), bf16 autocast and channels_last on CUDA, fused Adam, ``.item()``
   only when logging;
 - naive (the seeds' way): a torch DataLoader decoding the blur/sharp PNG files every step
   (OpenCV), random crop/flip in numpy, fp32, NCHW, default Adam, ``.item()`` every step.
 
-FLOPs of one whole GAN step (D step + G step, forward + backward) are counted with
+FLOPs of one whole ``gan_step`` (D step + G step, forward + backward) are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` on meta tensors; utilisation is achieved FLOP/s
 over the device's peak (``--peak-tflops``, or the known figure for the GPU) and over a bf16 /
 fp32 matmul measured on the device in the same run.
@@ -36,11 +36,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from deblurflow import training
-from deblurflow.losses import discriminator_loss, generator_loss
 from deblurflow.models import build_discriminator, build_generator
 from deblurflow.params import ModelParams, Params, TrainParams
-from deblurflow.training import pick_runtime, train
+from deblurflow.runtime import Runtime, pick_runtime
+from deblurflow.training.loop import train
+from deblurflow.training.pairs import DEVICE_DATA_SHARE
+from deblurflow.training.step import gan_step
 
 # Dense bf16 tensor-core peaks (TFLOP/s) by device-name substring. H200: the figure issue 4
 # plans with; NVIDIA's datasheet lists 989 dense for the SXM part. Others: pass --peak-tflops.
@@ -53,19 +54,21 @@ SEED_EPOCHS, SEED_PAIRS = 80, 1029
 
 
 def gan_step_flops(model: ModelParams, batch: int, h: int, w: int) -> tuple[int, int]:
-    """(FLOPs of one GAN step, FLOPs of one generator forward) for a (batch, 3, h, w) batch."""
+    """(FLOPs of one ``gan_step``, FLOPs of one generator forward) for a (batch, 3, h, w) batch.
+
+    On meta tensors (nothing is computed); the optimizer updates are elementwise and count 0.
+    """
+    meta = Runtime(torch.device("meta"), amp_dtype=None, channels_last=False)
     with torch.device("meta"):
         gen, disc = build_generator(model), build_discriminator(model)
         blur, sharp = torch.empty(batch, 3, h, w), torch.empty(batch, 3, h, w)
+    # Plain (not fused, not foreach) Adam: the implementation that runs on meta tensors.
+    opt_g = torch.optim.Adam(gen.parameters(), foreach=False)
+    opt_d = torch.optim.Adam(disc.parameters(), foreach=False)
     with FlopCounterMode(display=False) as fwd:
         gen(blur)
     with FlopCounterMode(display=False) as step:
-        fake = gen(blur)
-        loss_d = discriminator_loss(disc(sharp), disc(fake.detach()))
-        loss_d.backward()
-        disc.requires_grad_(False)
-        losses = generator_loss(disc(fake), fake, sharp, 1.0, 100.0)
-        losses["total"].backward()
+        gan_step(gen, disc, opt_g, opt_d, blur, sharp, meta, 1.0, 100.0)
     return step.get_total_flops(), fwd.get_total_flops()
 
 
@@ -120,7 +123,8 @@ class PngPairs(Dataset):
 
 
 def run_naive(args, model: ModelParams, folder: Path, n: int, device: torch.device) -> float:
-    """Images/s of the seed-style loop (after ``args.warmup`` steps)."""
+    """Images/s of the seed-style loop (after ``args.warmup`` steps): the same ``gan_step`` in
+    fp32 NCHW with default Adam, fed by a PNG DataLoader, reading the losses every step."""
     if device.type == "cuda":  # the seeds' defaults: no autotuning, no TF32 matmuls
         torch.backends.cudnn.benchmark = False
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -138,6 +142,7 @@ def run_naive(args, model: ModelParams, folder: Path, n: int, device: torch.devi
         persistent_workers=args.naive_workers > 0,
     )
     batches = itertools.chain.from_iterable(itertools.repeat(loader))
+    fp32 = Runtime(device, amp_dtype=None, channels_last=False)
     total = args.warmup + args.steps
     running = 0.0
     t0 = 0.0
@@ -146,20 +151,8 @@ def run_naive(args, model: ModelParams, folder: Path, n: int, device: torch.devi
             common.sync(device)
             t0 = time.perf_counter()
         blur, sharp = blur.to(device), sharp.to(device)
-        fake = gen(blur)
-        loss_d = discriminator_loss(disc(sharp), disc(fake.detach()))
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-        for p in disc.parameters():
-            p.requires_grad = False
-        losses = generator_loss(disc(fake), fake, sharp, 1.0, 100.0)
-        opt_g.zero_grad()
-        losses["total"].backward()
-        opt_g.step()
-        for p in disc.parameters():
-            p.requires_grad = True
-        running += losses["total"].item() + loss_d.item()  # per-step logging, as the seeds did
+        losses = gan_step(gen, disc, opt_g, opt_d, blur, sharp, fp32, 1.0, 100.0)
+        running += losses["g"].item() + losses["d"].item()  # per-step logging, as the seeds did
         if step == total:
             break
     common.sync(device)
@@ -170,7 +163,8 @@ def run_naive(args, model: ModelParams, folder: Path, n: int, device: torch.devi
 
 
 def run_ours(args, model: ModelParams, data: Path, device: torch.device, work: Path) -> float:
-    """Images/s of ``deblurflow.training.train`` between its log at step ``warmup`` and the end.
+    """Images/s of ``deblurflow.training.loop.train`` between its log at step ``warmup`` and the
+    end.
 
     Logging reads the losses (``.item()``), which waits for the device, so the log times are
     synchronised; logging every ``warmup`` steps is the real loop's own cost.
@@ -187,7 +181,7 @@ def run_ours(args, model: ModelParams, data: Path, device: torch.device, work: P
         compile=args.compile,
     )
     params = Params(model=model, train=tp)
-    runtime = pick_runtime(tp)  # TF32, cudnn.benchmark on CUDA
+    runtime = pick_runtime(str(device), args.precision)  # TF32, cudnn.benchmark on CUDA
     runtime = dataclasses.replace(runtime, channels_last=args.channels_last)
     stamps: list[tuple[int, float]] = []
 
@@ -195,7 +189,9 @@ def run_ours(args, model: ModelParams, data: Path, device: torch.device, work: P
         common.sync(device)
         stamps.append((step, time.perf_counter()))
 
-    train(params, data, work / "checkpoints", runtime, on_log=on_log)
+    # --host-data: as if the frames did not fit on the GPU (pinned host memory, async copies).
+    share = 0.0 if args.host_data else DEVICE_DATA_SHARE
+    train(params, data, work / "checkpoints", runtime, on_log=on_log, device_share=share)
     (s0, t0), (s1, t1) = stamps[0], stamps[-1]
     return (s1 - s0) * args.batch / (t1 - t0)
 
@@ -230,14 +226,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="alternating repeats (median)")
     args = ap.parse_args()
 
-    device = common.pick_device(args.device)
-    if args.host_data:
-        training.DEVICE_DATA_SHARE = 0.0  # as if the frames did not fit on the GPU
+    # Ours' defaults are the package's runtime policy (bf16 and channels_last on CUDA).
+    runtime = pick_runtime(args.device, args.precision or "auto")
+    device = runtime.device
     if args.threads:
         torch.set_num_threads(args.threads)
     cuda = device.type == "cuda"
-    args.precision = args.precision or ("bf16" if cuda else "fp32")
-    args.channels_last = cuda if args.channels_last is None else args.channels_last
+    args.precision = "fp32" if runtime.amp_dtype is None else "bf16"
+    if args.channels_last is None:
+        args.channels_last = runtime.channels_last
     if args.naive_workers is None:
         args.naive_workers = 4 if cuda else 0
     loops = [name.strip() for name in args.loops.split(",")]

@@ -5,12 +5,11 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
-
-from deblurflow import atomic, tracking
+from deblurflow import atomic, stage, tracking
 from deblurflow.evaluation import evaluate, load_test_split, write_per_image
 from deblurflow.models import load_generator
-from deblurflow.params import ParamsError, load_params
+from deblurflow.params import load_params
+from deblurflow.runtime import DeviceError, pick_runtime
 
 log = logging.getLogger("deblurflow.evaluate")
 
@@ -25,24 +24,19 @@ def main() -> int:
     ap.add_argument("--samples", type=Path, default=Path("metrics/samples"))
     ap.add_argument("--run-file", type=Path, default=Path("models/mlflow_run.json"))
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        params = load_params(args.params)
-        generator, info = load_generator(args.model)
-        split = load_test_split(args.data)
-    except (ParamsError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return stage.run("evaluate", lambda: run_evaluate(args), (DeviceError,))
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    runtime = pick_runtime(params.evaluate.device, params.evaluate.precision)
+    generator, info = load_generator(args.model)
+    split = load_test_split(args.data)
     with atomic.atomic_dir(args.samples) as samples_dir:
         summary, rows = evaluate(
-            generator,
-            split,
-            device,
-            samples_dir,
-            params.evaluate.samples,
+            generator, split, runtime, samples_dir, params.evaluate.samples,
             params.evaluate.max_images,
-        )
+        )  # fmt: skip
     # Which blur the numbers are about: GoPro's blur_gamma (2.2) or plain sRGB average (1.0).
     summary["blur_gamma"] = params.blur.gamma
     summary["best_epoch"] = info.get("epoch")
@@ -51,7 +45,7 @@ def main() -> int:
     log.info(
         "test PSNR %.2f dB (input %.2f, gain %+.2f), SSIM %.4f (input %.4f), %.1f ms/image on %s",
         summary["test_psnr"], summary["input_psnr"], summary["gain_psnr"], summary["test_ssim"],
-        summary["input_ssim"], summary["ms_per_image"], device,
+        summary["input_ssim"], summary["ms_per_image"], runtime.describe(),
     )  # fmt: skip
 
     tracker = tracking.Tracker()
@@ -61,7 +55,6 @@ def main() -> int:
     tracker.log_artifact(args.per_image)
     tracker.log_artifacts(args.samples, "samples")
     tracker.log_artifact(args.model, "model")
-    return 0
 
 
 if __name__ == "__main__":

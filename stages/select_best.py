@@ -8,11 +8,11 @@ import logging
 import sys
 from pathlib import Path
 
-from deblurflow import atomic, tracking
+from deblurflow import atomic, stage, tracking
 from deblurflow.models import load_generator, save_generator
-from deblurflow.params import ModelParams, ParamsError, load_params
+from deblurflow.params import ModelParams, load_params
 from deblurflow.selection import select_checkpoint
-from deblurflow.training import CheckpointError
+from deblurflow.training.checkpoint import CheckpointError
 
 log = logging.getLogger("deblurflow.select")
 
@@ -25,15 +25,13 @@ def main() -> int:
     ap.add_argument("--metrics", type=Path, default=Path("metrics/select.json"))
     ap.add_argument("--run-file", type=Path, default=Path("models/mlflow_run.json"))
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        params = load_params(args.params)
-        metric = params.select.metric
-        row, snapshot = select_checkpoint(args.checkpoints, metric)
-        generator, info = load_generator(snapshot)
-    except (ParamsError, CheckpointError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return stage.run("select", lambda: select(args), (CheckpointError,))
+
+
+def select(args: argparse.Namespace) -> None:
+    metric = load_params(args.params).select.metric
+    row, snapshot = select_checkpoint(args.checkpoints, metric)
+    generator, info = load_generator(snapshot)
     model = ModelParams(**info["model"])  # the architecture the snapshot was trained with
     summary = {
         "epoch": int(row["epoch"]),
@@ -51,7 +49,6 @@ def main() -> int:
     tracker.attach(tracking.read_run_id(args.run_file))
     tracker.log_metrics({"best_epoch": summary["epoch"], f"best_{metric}": summary["value"]})
     tracker.set_tags({"select.metric": metric})
-    return 0
 
 
 if __name__ == "__main__":

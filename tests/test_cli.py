@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from deblurflow.cli import main
 from deblurflow.images import read_rgb, write_png
@@ -70,3 +71,12 @@ def test_predict_precision_flag(tmp_path, model_file):
     assert main(["predict", str(tmp_path / "a.png"), "-o", str(out), "-m", str(model_file),
                  "--precision", "bf16"]) == 0  # fmt: skip
     assert read_rgb(out / "a_deblurred.png").shape == (16, 16, 3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_predict_on_cuda_without_cuda_is_one_clear_line(tmp_path, model_file, capsys):
+    write_png(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
+    rc = main(["predict", str(tmp_path / "a.png"), "-m", str(model_file), "--device", "cuda"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert err.startswith("deblurflow: error: device 'cuda'") and "no CUDA device" in err

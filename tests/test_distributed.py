@@ -19,14 +19,14 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 import yaml
-from conftest import REPO, write_prepared
 from torch import nn
 
 from deblurflow import distributed
 from deblurflow.distributed import AllReduceBatchNorm
 from deblurflow.models import build_generator
 from deblurflow.params import ModelParams, Params, TrainParams
-from deblurflow.training import pick_runtime, train
+from deblurflow.runtime import pick_runtime
+from deblurflow.training import train
 
 WORLD = 2
 
@@ -139,7 +139,7 @@ def test_convert_shares_parameters_and_buffers():
 # --- the real training path: 2 ranks x batch B == 1 process x batch 2B ---------------------------
 
 
-def tiny_params(batch: int) -> Params:
+def ddp_params(batch: int) -> Params:
     train = TrainParams(
         epochs=2, batch_size=batch, crop=32, steps_per_epoch=2, log_every=1, device="cpu"
     )
@@ -148,9 +148,10 @@ def tiny_params(batch: int) -> Params:
 
 def train_worker(rank: int, port: int, data: Path, out: Path, batch: int) -> None:
     join_group(rank, port)
-    params = tiny_params(batch)
-    with distributed.process_group(params.train) as (r, world):
-        runtime = pick_runtime(params.train, r, world)
+    params = ddp_params(batch)
+    tp = params.train
+    with distributed.process_group(tp.device) as (r, world):
+        runtime = pick_runtime(tp.device, tp.precision, rank=r, world_size=world)
         logged: list[tuple[int, dict[str, float]]] = []
         result = train(
             params,
@@ -180,18 +181,19 @@ def no_effect_biases(model: nn.Module) -> set[str]:
     return names
 
 
-def test_ddp_training_equals_one_process_with_the_global_batch(tmp_path):
-    data = write_prepared(tmp_path / "prepared", {"train": 7, "val": 2, "test": 1})
+@pytest.mark.slow
+def test_ddp_training_equals_one_process_with_the_global_batch(tmp_path, make_prepared):
+    data = make_prepared({"train": 7, "val": 2, "test": 1})
     batch = 2
     spawn(train_worker, data, tmp_path / "ddp", batch)
     torch.set_num_threads(1)
-    params = tiny_params(WORLD * batch)
+    params = ddp_params(WORLD * batch)
     logged: list[tuple[int, dict[str, float]]] = []
     one = train(
         params,
         data,
         tmp_path / "one",
-        pick_runtime(params.train),
+        pick_runtime(params.train.device, params.train.precision),
         on_log=lambda losses, step: logged.append((step, losses)),
     )
 
@@ -236,8 +238,9 @@ def test_ddp_training_equals_one_process_with_the_global_batch(tmp_path):
 # --- the train stage relaunches itself under torchrun -------------------------------------------
 
 
-def test_train_stage_with_two_devices_runs_under_torchrun(tmp_path):
-    data = write_prepared(tmp_path / "prepared", {"train": 6, "val": 2, "test": 1})
+@pytest.mark.slow
+def test_train_stage_with_two_devices_runs_under_torchrun(tmp_path, make_prepared, repo):
+    data = make_prepared({"train": 6, "val": 2, "test": 1})
     params = {
         "seed": 0,
         "lambda_pix": 100,
@@ -258,12 +261,12 @@ def test_train_stage_with_two_devices_runs_under_torchrun(tmp_path):
         MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
         DVC_ROOT=str(tmp_path),
         OMP_NUM_THREADS="1",
-        PYTHONPATH=str(REPO / "src"),
+        PYTHONPATH=str(repo / "src"),
     )
     proc = subprocess.run(
         [
             sys.executable,
-            str(REPO / "stages" / "train.py"),
+            str(repo / "stages" / "train.py"),
             "--params",
             "params.yaml",
             "--data",

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from deblurflow import training
 from deblurflow.params import ModelParams, Params, TrainParams
 from deblurflow.prepare import load_split
-from deblurflow.training import PairStore, pick_runtime, train, validate
+from deblurflow.runtime import pick_runtime
+from deblurflow.training import PairStore, train, validate
 
 pytestmark = [
     pytest.mark.gpu,
@@ -18,12 +18,12 @@ pytestmark = [
 
 
 def test_cuda_runtime_is_bf16_channels_last():
-    rt = pick_runtime(TrainParams(device="auto"))
+    rt = pick_runtime("auto")
     assert rt.device.type == "cuda" and rt.amp_dtype == torch.bfloat16 and rt.channels_last
 
 
 def test_data_lives_on_the_gpu_and_crops_never_sync(prepared):
-    rt = pick_runtime(TrainParams(device="cuda"))
+    rt = pick_runtime("cuda")
     store = PairStore(*load_split(prepared, "train"), rt)
     assert store.on_device and store.blur.device.type == "cuda"
     index = torch.arange(4, device=rt.device)
@@ -37,7 +37,7 @@ def test_data_lives_on_the_gpu_and_crops_never_sync(prepared):
 
 
 def test_validation_on_gpu_matches_cpu(prepared):
-    cpu, gpu = pick_runtime(TrainParams(device="cpu")), pick_runtime(TrainParams(device="cuda"))
+    cpu, gpu = pick_runtime("cpu"), pick_runtime("cuda")
     arrays = load_split(prepared, "val")
     on_cpu = validate(None, PairStore(*arrays, cpu), cpu)
     on_gpu = validate(None, PairStore(*arrays, gpu), gpu)
@@ -50,17 +50,17 @@ def test_bf16_training_runs_and_learns_finite(prepared, tmp_path):
         model=ModelParams(channels=8, res_blocks=2, d_channels=8),
         train=TrainParams(epochs=2, batch_size=4, crop=32, steps_per_epoch=10, device="cuda"),
     )
-    res = train(params, prepared, tmp_path, pick_runtime(params.train))
+    rt = pick_runtime(params.train.device, params.train.precision)
+    res = train(params, prepared, tmp_path, rt)
     assert [r["epoch"] for r in res.history] == [1, 2]
     assert all(np.isfinite(r[k]) for r in res.history for k in ("loss_g", "loss_d", "val_psnr"))
     assert (tmp_path / "last.pt").exists()
 
 
-def test_host_fallback_pins_data_and_crops(prepared, monkeypatch):
-    monkeypatch.setattr(training, "DEVICE_DATA_SHARE", 0.0)  # as if the data did not fit
-    rt = pick_runtime(TrainParams(device="cuda"))
+def test_host_fallback_pins_data_and_crops(prepared):
+    rt = pick_runtime("cuda")
     blur, _ = load_split(prepared, "train")
-    store = PairStore(blur, 255 - blur, rt)
+    store = PairStore(blur, 255 - blur, rt, device_share=0.0)  # as if the data did not fit
     assert not store.on_device and store.pinned and store.blur.is_pinned()
     index = torch.arange(4)
     b, s = store.crops(index, (32, 32), torch.Generator().manual_seed(0))
@@ -87,7 +87,8 @@ def test_training_syncs_only_to_log(prepared, tmp_path):
             at_log[step] = sum("synchroniz" in str(w.message) for w in caught)
 
         try:
-            train(params, prepared, tmp_path, pick_runtime(params.train), on_log=on_log)
+            rt = pick_runtime(params.train.device, params.train.precision)
+            train(params, prepared, tmp_path, rt, on_log=on_log)
         finally:
             torch.cuda.set_sync_debug_mode(0)
     assert at_log[4] - at_log[2] == 4 and at_log[6] - at_log[4] == 4, at_log

@@ -6,24 +6,22 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+import pytest
 import torch
 import yaml
-from conftest import write_prepared
-
-REPO = Path(__file__).resolve().parents[1]
 
 
-def test_killed_train_stage_resumes_from_last_complete_epoch(tmp_path):
-    data = write_prepared(tmp_path / "prepared", {"train": 6, "val": 2, "test": 2})
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+@pytest.mark.slow
+def test_killed_train_stage_resumes_from_last_complete_epoch(tmp_path, make_prepared, repo):
+    data = make_prepared({"train": 6, "val": 2, "test": 2})
+    params = yaml.safe_load((repo / "params.yaml").read_text())
     params["model"].update(channels=4, res_blocks=1, d_channels=4)
     params["train"].update(epochs=3, batch_size=2, crop=32, steps_per_epoch=150, log_every=50)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     ckpt = tmp_path / "checkpoints"
     cmd = [
-        sys.executable, str(REPO / "stages" / "train.py"),
+        sys.executable, str(repo / "stages" / "train.py"),
         "--params", str(tmp_path / "params.yaml"), "--data", str(data), "--checkpoints", str(ckpt),
         "--history", str(tmp_path / "history.csv"), "--run-file", str(tmp_path / "run.json"),
     ]  # fmt: skip

@@ -85,3 +85,32 @@ def test_missing_run_file_disables_tracking(tmp_path, caplog):
     t = tracking.Tracker()
     t.attach(None)
     assert not t.enabled
+
+
+def test_epoch_metrics_rename_epoch_loss_means():
+    row = {"epoch": 2, "step": 6, "loss_g": 1.5, "val_psnr": 25.0}
+    assert tracking.epoch_metrics(row) == {"epoch_loss_g": 1.5, "val_psnr": 25.0}
+
+
+def test_training_run_is_started_fresh_and_continued_after_a_resume(store, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-resume")
+    run_file, resume_file = tmp_path / "run.json", tmp_path / "checkpoints" / "run.json"
+    first = tracking.Tracker()
+    tracking.start_training_run(first, [], {"lambda_pix": 100.0}, run_file, resume_file)
+    assert first.run_id and tracking.read_run_id(resume_file) == first.run_id
+    first.log_metrics({"val_l1": 0.3}, step=1)  # epoch 1 logged, epoch 2 lost in a kill
+
+    history = [{"epoch": 1, "step": 3, "val_l1": 0.3}, {"epoch": 2, "step": 6, "val_l1": 0.2}]
+    resumed = tracking.Tracker()
+    tracking.start_training_run(resumed, history, {"lambda_pix": 100.0}, run_file, resume_file)
+    assert resumed.run_id == first.run_id == tracking.read_run_id(run_file)
+    client = MlflowClient(store)
+    run = client.get_run(first.run_id)
+    assert run.info.run_name == "exp-resume" and run.data.tags["resumed_from_epoch"] == "2"
+    assert sorted(m.step for m in client.get_metric_history(first.run_id, "val_l1")) == [1, 2]
+
+    fresh = tracking.Tracker()  # a fresh start (no history) never continues an old run
+    tracking.start_training_run(fresh, [], {"lambda_pix": 100.0}, run_file, resume_file)
+    assert fresh.run_id != first.run_id

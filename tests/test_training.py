@@ -7,8 +7,8 @@ import torch
 from deblurflow.metrics import psnr, ssim
 from deblurflow.params import ModelParams, Params, TrainParams
 from deblurflow.prepare import load_split
-from deblurflow.selection import best_epoch, select_checkpoint
 from deblurflow.runtime import maybe_compile, pick_runtime
+from deblurflow.selection import best_epoch, select_checkpoint
 from deblurflow.training import (
     PairStore,
     data_home,

@@ -8,12 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from . import __version__
 from .images import ImageError, read_rgb, write_png
 from .inference import deblur
 from .models import ModelFileError, load_generator
+from .runtime import DeviceError, cpu_has_bf16, pick_runtime
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +34,14 @@ def collect_inputs(paths: list[Path]) -> list[Path]:
     return found
 
 
-def cpu_has_bf16() -> bool:
-    """Whether oneDNN has native bf16 kernels on this CPU (AVX512-BF16 / AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def predict(args: argparse.Namespace) -> int:
-    auto = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(auto if args.device == "auto" else args.device)
     # bf16 halves the time on GPUs and on CPUs with bf16 instructions (2.2 s vs 4.5 s per
     # 1280x720 frame on 2 EPYC cores), at a cost of hundredths of a dB; CPUs without bf16
-    # instructions would get slower, so auto keeps fp32 there.
-    bf16 = args.precision == "bf16" or (
-        args.precision == "auto" and (device.type == "cuda" or cpu_has_bf16())
-    )
-    amp_dtype = torch.bfloat16 if bf16 else None
+    # instructions would get slower, so auto keeps fp32 there (pick_runtime's auto: bf16 on
+    # CUDA only).
+    precision = "bf16" if args.precision == "auto" and cpu_has_bf16() else args.precision
+    runtime = pick_runtime(args.device, precision)
+    device, amp_dtype = runtime.device, runtime.amp_dtype
     generator, info = load_generator(args.model, map_location=device)
     generator.to(device).eval()
     inputs = collect_inputs(args.inputs)
@@ -92,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         return args.func(args)
-    except (ImageError, ModelFileError, OSError) as exc:
+    except (ImageError, ModelFileError, DeviceError, OSError, ValueError) as exc:
         print(f"deblurflow: error: {exc}", file=sys.stderr)
         return 1
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 from tqdm import tqdm
 
@@ -17,7 +15,8 @@ from . import atomic
 from .images import write_png
 from .inference import deblur
 from .metrics import psnr, ssim
-from .prepare import load_split
+from .prepare import load_split, read_manifest
+from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +35,8 @@ class TestSplit:
 def load_test_split(data_dir: Path, split: str = "test") -> TestSplit:
     blur, sharp = load_split(data_dir, split)
     names: list[tuple[str, str]] = [("", "")] * len(blur)
-    with open(data_dir / "manifest.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            if row["split"] == split:
-                names[int(row["index"])] = (row["sequence"], row["frame"])
+    for row in read_manifest(data_dir, split):
+        names[row["index"]] = (row["sequence"], row["frame"])
     return TestSplit(blur, sharp, names)
 
 
@@ -56,16 +53,19 @@ def summarize(values: list[float], prefix: str) -> dict[str, float]:
 def evaluate(
     generator: nn.Module,
     split: TestSplit,
-    device: torch.device,
+    runtime: Runtime,
     samples_dir: Path | None = None,
     samples: int = 4,
     max_images: int | None = None,
+    warmup: bool = True,
 ) -> tuple[dict[str, float], list[dict[str, object]]]:
-    """Deblur every test frame (batch 1); returns (summary, per-image rows).
+    """Deblur every test frame (batch 1) on ``runtime``; returns (summary, per-image rows).
 
     The summary has test_psnr/test_ssim (mean, std, min, max), the same for the blurred input
-    (the do-nothing baseline), the gain over it and milliseconds per image.
+    (the do-nothing baseline), the gain over it and milliseconds per image. ``warmup``: one
+    untimed deblur first (off when the caller has warmed up itself).
     """
+    device, amp_dtype = runtime.device, runtime.amp_dtype
     n = min(len(split.blur), max_images or len(split.blur))
     if n == 0:
         raise ValueError("the test split is empty")
@@ -78,11 +78,12 @@ def evaluate(
     if samples_dir is not None:
         samples_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
-    deblur(generator, np.asarray(split.blur[0]), device)  # warm-up, not timed
+    if warmup:
+        deblur(generator, np.asarray(split.blur[0]), device, amp_dtype)  # not timed
     for i in tqdm(range(n), desc="evaluate", leave=False, disable=None):
         blur, sharp = np.asarray(split.blur[i]), np.asarray(split.sharp[i])
         t0 = time.perf_counter()
-        out = deblur(generator, blur, device)
+        out = deblur(generator, blur, device, amp_dtype)
         ms = (time.perf_counter() - t0) * 1000
         seq, frame = split.names[i]
         rows.append({

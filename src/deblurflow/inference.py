@@ -16,7 +16,10 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """uint8 RGB (H, W, 3) -> float32 (1, 3, H, W) in [-1, 1] (x / 127.5 - 1)."""
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected uint8 RGB (H, W, 3), got {rgb.dtype} {rgb.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]  # (1, 3, H, W)
+    rgb = np.ascontiguousarray(rgb)
+    if not rgb.flags.writeable:  # e.g. a frame of a read-only memory-mapped split
+        rgb = rgb.copy()
+    t = torch.from_numpy(rgb).permute(2, 0, 1)[None]  # (1, 3, H, W)
     return t.float() / 127.5 - 1.0
 
 

@@ -21,6 +21,10 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+class DeviceError(RuntimeError):
+    """The device asked for is not available here (e.g. 'cuda' on a machine without CUDA)."""
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Where and how a model runs: device, autocast dtype, memory format, process group."""
@@ -62,7 +66,7 @@ def pick_runtime(
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if kind == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} was asked for but no CUDA device is available")
+        raise DeviceError(f"device {device!r} was asked for but no CUDA device is available")
     use_cuda = kind == "cuda" or (kind == "auto" and torch.cuda.is_available())
     if use_cuda:
         dev = torch.device("cuda", int(index or os.environ.get("LOCAL_RANK", 0)))

@@ -209,6 +209,47 @@ class Tracker:
             self._safe("closing the run", lambda: self._client.set_terminated(self.run_id, status))
 
 
+def epoch_metrics(row: dict[str, float]) -> dict[str, float]:
+    """A history row as MLflow metrics; epoch loss means are epoch_loss_* (steps own loss_*)."""
+    return {
+        (f"epoch_{k}" if k.startswith("loss_") else k): v
+        for k, v in row.items()
+        if k not in ("epoch", "step")
+    }
+
+
+def start_training_run(
+    tracker: Tracker,
+    history: list[dict[str, float]],
+    params: dict[str, Any],
+    run_file: str | Path,
+    resume_file: str | Path,
+) -> None:
+    """The train stage's run: continue the one a killed training was in, else start a new one.
+
+    ``history`` is the resumed training history (empty for a fresh start). ``resume_file`` is
+    a copy of the run file kept inside the persisted checkpoints folder: when training resumes,
+    the run it names is continued (tagged ``resumed_from_epoch``, with the epoch metrics a kill
+    may have lost logged again) instead of being left dangling. A new run is named
+    ``$DVC_EXP_NAME`` and gets the flattened ``params`` and the DVC/git/data tags. Both files
+    then record the run id.
+    """
+    resumed_from = int(history[-1]["epoch"]) if history else 0
+    previous = read_run_id(resume_file, quiet=True) if resumed_from else None
+    if previous:
+        tracker.attach(previous)
+        tracker.set_tags({"resumed_from_epoch": str(resumed_from)})
+        # A kill between the checkpoint and the MLflow log loses that epoch's metrics.
+        logged = tracker.logged_steps("val_l1")
+        for row in history:
+            if int(row["epoch"]) not in logged:
+                tracker.log_metrics(epoch_metrics(row), int(row["epoch"]))
+    if not tracker.run_id and tracker.enabled:
+        tracker.start(os.environ.get("DVC_EXP_NAME"), params, run_tags())
+    write_run_file(run_file, tracker)
+    write_run_file(resume_file, tracker)
+
+
 def write_run_file(path: str | Path, tracker: Tracker) -> None:
     atomic.write_json(
         path,

@@ -19,6 +19,7 @@ from torch import nn
 from deblurflow.atomic import atomic_path
 from deblurflow.models.discriminator import PatchGANDiscriminator
 from deblurflow.models.generator import ResNetGenerator
+from deblurflow.models.nafnet import NAFNetGenerator
 from deblurflow.params import ModelParams, to_dict
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "FORMAT",
     "GENERATORS",
     "ModelFileError",
+    "NAFNetGenerator",
     "PatchGANDiscriminator",
     "ResNetGenerator",
     "build_discriminator",
@@ -40,6 +42,7 @@ FORMAT = "deblurflow-generator/1"
 #: name (``model.generator``) -> constructor from ModelParams
 GENERATORS: dict[str, Callable[[ModelParams], nn.Module]] = {
     "resnet": ResNetGenerator.from_params,
+    "nafnet": NAFNetGenerator.from_params,
 }
 #: name (``model.discriminator``) -> constructor from ModelParams
 DISCRIMINATORS: dict[str, Callable[[ModelParams], nn.Module]] = {

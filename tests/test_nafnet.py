@@ -1,0 +1,120 @@
+"""NAFNet-style generator: shapes on any size, identity at start, parameter count by hand, GAN use."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from deblurflow.losses import discriminator_loss, generator_loss
+from deblurflow.models import NAFNetGenerator, build_discriminator, build_generator
+from deblurflow.models import load_generator, save_generator
+from deblurflow.params import ModelParams, ParamsError, parse_params
+
+NAF = ModelParams(generator="nafnet", channels=8, enc_blocks=(1, 2), middle_blocks=1, d_channels=8)
+
+
+def _block_params(c: int) -> int:
+    # norm1 2c | conv1 c->2c | dwconv 3x3 on 2c | SCA 1x1 c->c | conv2 c->c | norm2 2c
+    # | conv3 c->2c | conv4 c->c | beta c | gamma c
+    return 2 * c + (2 * c * c + 2 * c) + (9 * 2 * c + 2 * c) + (c * c + c) + (c * c + c) \
+        + 2 * c + (2 * c * c + 2 * c) + (c * c + c) + 2 * c
+
+
+def _net_params(width: int, enc: tuple[int, ...], middle: int, dec: tuple[int, ...]) -> int:
+    total = 3 * width * 9 + width  # intro 3x3 conv 3 -> width
+    c = width
+    for n in enc:
+        total += n * _block_params(c) + (c * 2 * c * 4 + 2 * c)  # blocks + 2x2 stride-2 down
+        c *= 2
+    total += middle * _block_params(c)
+    for n in reversed(dec):  # dec is listed top level first
+        total += c * 2 * c  # 1x1 conv c -> 2c, no bias, then PixelShuffle(2) -> c/2
+        c //= 2
+        total += n * _block_params(c)
+    return total + width * 3 * 9 + 3  # ending 3x3 conv width -> 3
+
+
+@pytest.mark.parametrize(
+    "width,enc,middle,dec",
+    [(16, (1, 1, 1), 1, (1, 1, 1)), (8, (1, 2, 4), 3, (1, 1, 1)), (32, (2,), 0, (0,))],
+)
+def test_parameter_count_by_hand(width, enc, middle, dec):
+    g = NAFNetGenerator(width, enc, middle, dec)
+    assert sum(p.numel() for p in g.parameters()) == _net_params(width, enc, middle, dec)
+
+
+def test_block_count_16_is_2320():
+    assert _block_params(16) == 7 * 16 * 16 + 33 * 16 == 2320
+
+
+@pytest.mark.parametrize("hw", [(37, 53), (64, 64), (8, 12), (3, 5)])
+def test_any_size_shape_range_and_starts_as_identity(hw):
+    torch.manual_seed(0)
+    g = build_generator(NAF)
+    x = torch.rand(2, 3, *hw) * 2 - 1
+    assert torch.equal(g(x), x)  # zero last conv: the untrained net passes the input through
+    with torch.no_grad():
+        g.ending.weight.normal_(0, 0.1)
+    y = g(x)
+    assert y.shape == x.shape
+    assert torch.isfinite(y).all() and y.min() >= -1 and y.max() <= 1
+    assert not torch.equal(y, x)
+
+
+def test_padding_does_not_leak_between_images():
+    # Each image of a batch is processed alone (LayerNorm per pixel, no batch statistics).
+    torch.manual_seed(0)
+    g = build_generator(NAF)
+    with torch.no_grad():
+        g.ending.weight.normal_(0, 0.1)
+        for block in g.modules():
+            if hasattr(block, "beta"):
+                block.beta.fill_(0.5)
+                block.gamma.fill_(0.5)
+    x = torch.rand(3, 3, 20, 28) * 2 - 1
+    torch.testing.assert_close(g(x)[1:2], g(x[1:2]), atol=1e-5, rtol=1e-5)
+
+
+def test_one_gan_step_trains_every_parameter():
+    torch.manual_seed(0)
+    g, d = build_generator(NAF), build_discriminator(NAF)
+    blur, sharp = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    opt = torch.optim.AdamW(g.parameters(), 1e-3)
+    fake = g(blur)
+    loss_d = discriminator_loss(d(sharp), d(fake.detach()))
+    loss_d.backward()
+    losses = generator_loss(d(fake), fake, sharp, 1.0, 100.0, "charbonnier", 0.1)
+    opt.zero_grad()
+    losses["total"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in g.parameters())
+    assert g.ending.weight.grad.abs().sum() > 0
+    opt.step()
+    # After one step the blocks are no longer skipped: the ending conv now passes a signal.
+    assert not torch.equal(g(blur), blur)
+
+
+def test_params_and_file_round_trip(tmp_path):
+    p = parse_params({"model": {"generator": "nafnet", "channels": 8, "enc_blocks": [1, 2]}})
+    assert p.model.enc_blocks == (1, 2) and p.model.dec_blocks is None
+    g = build_generator(p.model)
+    assert [len(e) for e in g.encoders] == [1, 2] and [len(d) for d in g.decoders] == [2, 1]
+    save_generator(tmp_path / "g.pt", g, p.model)
+    back, info = load_generator(tmp_path / "g.pt")
+    assert isinstance(back, NAFNetGenerator)
+    assert ModelParams(**info["model"]) == p.model
+    x = torch.rand(1, 3, 24, 40) * 2 - 1
+    torch.testing.assert_close(back(x), g.eval()(x))
+
+
+@pytest.mark.parametrize(
+    "model,message",
+    [
+        ({"enc_blocks": [1, "x"]}, "'model.enc_blocks[1]' must be int"),
+        ({"enc_blocks": [1, 1], "dec_blocks": [1]}, "'model.dec_blocks' must list as many"),
+        ({"enc_blocks": []}, "'model.enc_blocks' must list 1 to 5 levels"),
+        ({"generator": "nafnett"}, "'model.generator' must be 'resnet' | 'nafnet'"),
+    ],
+)
+def test_bad_nafnet_params_name_the_key(model, message):
+    with pytest.raises(ParamsError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_params({"model": model})

@@ -129,10 +129,13 @@ class PrepareParams:
 class ModelParams:
     """Generator and discriminator architecture (built by name)."""
 
-    generator: Literal["resnet"] = "resnet"
-    channels: int = 64  #: width of the generator's first conv (seed: 64)
-    res_blocks: int = 6  #: residual blocks at 1/4 resolution (seed: 6)
-    global_residual: bool = True  #: output = input + G(input) (seed 002)
+    generator: Literal["resnet", "nafnet"] = "resnet"
+    channels: int = 64  #: width of the generator's first conv (seed: 64; nafnet: its width)
+    res_blocks: int = 6  #: resnet: residual blocks at 1/4 resolution (seed: 6)
+    global_residual: bool = True  #: resnet: output = input + G(input) (seed 002)
+    enc_blocks: tuple[int, ...] = (1, 1, 1)  #: nafnet: blocks per encoder level (width doubles)
+    middle_blocks: int = 1  #: nafnet: blocks at the lowest resolution
+    dec_blocks: tuple[int, ...] | None = None  #: nafnet: per level, top first; null = enc
     discriminator: Literal["patchgan"] = "patchgan"
     d_channels: int = 64  #: width of the discriminator's first conv (seed: 64)
 
@@ -140,6 +143,22 @@ class ModelParams:
         _check(1 <= self.channels <= 1024, "model.channels", "must be in [1, 1024]")
         _check(0 <= self.res_blocks <= 64, "model.res_blocks", "must be in [0, 64]")
         _check(1 <= self.d_channels <= 1024, "model.d_channels", "must be in [1, 1024]")
+        # Saved generator files and torch.load give lists back: keep one type for comparisons.
+        object.__setattr__(self, "enc_blocks", tuple(self.enc_blocks))
+        _check(
+            1 <= len(self.enc_blocks) <= 5 and all(0 <= n <= 64 for n in self.enc_blocks),
+            "model.enc_blocks",
+            "must list 1 to 5 levels of 0 to 64 blocks",
+        )
+        _check(0 <= self.middle_blocks <= 64, "model.middle_blocks", "must be in [0, 64]")
+        if self.dec_blocks is not None:
+            object.__setattr__(self, "dec_blocks", tuple(self.dec_blocks))
+            _check(
+                len(self.dec_blocks) == len(self.enc_blocks)
+                and all(0 <= n <= 64 for n in self.dec_blocks),
+                "model.dec_blocks",
+                "must list as many levels as model.enc_blocks, each 0 to 64 blocks, or be null",
+            )
 
 
 @dataclass(frozen=True)
@@ -267,6 +286,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     elif origin is Literal:
         if value in typing.get_args(tp):
             return value
+    elif origin is tuple:
+        (item, _ellipsis) = typing.get_args(tp)  # only tuple[X, ...] is used
+        if isinstance(value, (list, tuple)):
+            return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
     elif tp is type(None):
         if value is None:
             return None

@@ -13,6 +13,7 @@ from deblurflow.models import (
     FORMAT,
     GENERATORS,
     ModelFileError,
+    NAFNetGenerator,
     PatchGANDiscriminator,
     ResNetGenerator,
     build_discriminator,
@@ -138,11 +139,13 @@ def test_patchgan_widths_scale_with_channels():
 
 
 def test_factory_builds_by_name():
-    assert set(GENERATORS) == {"resnet"} and set(DISCRIMINATORS) == {"patchgan"}
+    assert set(GENERATORS) == {"resnet", "nafnet"} and set(DISCRIMINATORS) == {"patchgan"}
     g = build_generator(SMALL)
     assert isinstance(g, ResNetGenerator)
     assert g.head[1].out_channels == 8 and len(g.blocks) == 2 and g.global_residual
     assert isinstance(build_discriminator(SMALL), PatchGANDiscriminator)
+    naf = build_generator(dataclasses.replace(SMALL, generator="nafnet", enc_blocks=(1, 2)))
+    assert isinstance(naf, NAFNetGenerator) and naf.intro.out_channels == 8
 
 
 def test_factory_unknown_name():

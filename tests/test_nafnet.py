@@ -1,4 +1,4 @@
-"""NAFNet-style generator: shapes on any size, identity at start, parameter count by hand, GAN use."""
+"""NAFNet-style generator: any size, identity at start, parameter count by hand, GAN use."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ import pytest
 import torch
 
 from deblurflow.losses import discriminator_loss, generator_loss
-from deblurflow.models import NAFNetGenerator, build_discriminator, build_generator
-from deblurflow.models import load_generator, save_generator
+from deblurflow.models import (
+    NAFNetGenerator,
+    build_discriminator,
+    build_generator,
+    load_generator,
+    save_generator,
+)
 from deblurflow.params import ModelParams, ParamsError, parse_params
 
 NAF = ModelParams(generator="nafnet", channels=8, enc_blocks=(1, 2), middle_blocks=1, d_channels=8)

@@ -15,6 +15,24 @@ def test_repo_params_yaml_loads_with_every_section():
     assert p.lambda_pix == 100.0 and p.blur.frames == 7 and p.select.metric == "val_l1"
 
 
+def test_params_yaml_sets_every_key():
+    """DVC tracks params.yaml, not params.py's defaults (the data stages do not depend on
+    params.py): a key params.yaml leaves out would reach a stage without DVC knowing."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    in_file = set(flatten_raw(raw))
+    assert set(flatten(load_params(REPO / "params.yaml"))) - in_file == set()
+
+
+def flatten_raw(raw: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in raw.items():
+        if isinstance(v, dict):
+            out.update(flatten_raw(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 @pytest.mark.parametrize(
     "raw, key",
     [

@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 
 import numpy as np
@@ -221,3 +222,55 @@ def test_steps_read_nothing_back_except_when_logging(prepared, tmp_path, monkeyp
 )
 def test_data_lives_on_the_gpu_only_when_it_fits(device, nbytes, free, home):
     assert data_home(torch.device(device), nbytes, free).type == home
+
+
+def test_recipe_params_reach_the_loop(prepared, tmp_path, monkeypatch):
+    """NAFNet + AdamW + warm-up/cosine + Charbonnier + FFT: the optimizer, the per-step learning
+    rates and the loss terms are the ones params ask for, and the run resumes identically."""
+    import deblurflow.training.loop as loop_module
+    import deblurflow.training.step as step_module
+    from deblurflow.losses import generator_loss as real_loss
+
+    seen_lr, seen_loss = [], []
+
+    def spy(fake_logits, fake, sharp, lambda_adv, lambda_pix, pixel, lambda_fft):
+        seen_loss.append((pixel, lambda_fft))
+        return real_loss(fake_logits, fake, sharp, lambda_adv, lambda_pix, pixel, lambda_fft)
+
+    monkeypatch.setattr(step_module, "generator_loss", spy)
+    recipe = dict(
+        optimizer="adamw", weight_decay=0.01, schedule="cosine", warmup_steps=2, lr_min=0.1,
+        pixel_loss="charbonnier", lambda_fft=0.1, lr_g=1e-3, lr_d=2e-4,
+    )  # fmt: skip
+    params = run_params(**recipe)
+    params = Params(
+        model=ModelParams(generator="nafnet", channels=4, enc_blocks=(1, 1), d_channels=4),
+        train=params.train,
+    )
+    orig = loop_module.set_lr
+
+    def record(opt, lr):
+        assert isinstance(opt, torch.optim.AdamW)
+        seen_lr.append(lr)
+        orig(opt, lr)
+
+    monkeypatch.setattr(loop_module, "set_lr", record)
+    rt = pick_runtime("cpu")
+    straight = train(params, prepared, tmp_path / "a", rt)
+    assert [r["epoch"] for r in straight.history] == [1, 2]
+    assert set(seen_loss) == {("charbonnier", 0.1)}
+    # 6 steps: warm-up 1e-3/2, 1e-3, then cosine from 1e-3 down to 0.1 * 1e-3 (G and D each).
+    g_lrs, d_lrs = seen_lr[::2], seen_lr[1::2]  # the loop sets G's, then D's, every step
+    assert len(g_lrs) == 6 and d_lrs == pytest.approx([lr * 0.2 for lr in g_lrs])
+    assert g_lrs[:2] == pytest.approx([5e-4, 1e-3])
+    assert g_lrs[-1] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(g_lrs[1:], g_lrs[2:]))
+    state = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    assert state["opt_g"]["param_groups"][0]["weight_decay"] == 0.01
+
+    train(Params(model=params.model, train=dataclasses.replace(params.train, epochs=1)),
+          prepared, tmp_path / "b", rt)  # fmt: skip
+    train(params, prepared, tmp_path / "b", rt)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    for k, v in state["generator"].items():
+        torch.testing.assert_close(b["generator"][k], v, rtol=0, atol=0)

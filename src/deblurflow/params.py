@@ -174,6 +174,13 @@ class TrainParams:
     beta1: float = 0.5
     beta2: float = 0.999
     lambda_adv: float = 1.0  #: weight of the adversarial term in the generator loss
+    pixel_loss: Literal["l1", "mse", "charbonnier", "psnr"] = "l1"  #: the lambda_pix term
+    lambda_fft: float = 0.0  #: weight of the FFT (frequency) L1 term; 0 = off
+    optimizer: Literal["adam", "adamw"] = "adam"  #: for both networks
+    weight_decay: float = 0.0  #: decoupled (AdamW) or L2 (Adam) weight decay, both networks
+    schedule: Literal["constant", "cosine"] = "constant"  #: learning-rate schedule per step
+    warmup_steps: int = 0  #: linear warm-up from lr/warmup_steps to lr
+    lr_min: float = 0.0  #: cosine: the learning rate at the last step, as a share of lr
     log_every: int = 10  #: steps between loss logs
     val_max_images: int | None = None  #: cap on validation images per epoch; None = all
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -199,6 +206,10 @@ class TrainParams:
         for key in ("beta1", "beta2"):
             _check(0 <= getattr(self, key) < 1, f"train.{key}", "must be in [0, 1)")
         _check(self.lambda_adv >= 0, "train.lambda_adv", "must be >= 0")
+        _check(self.lambda_fft >= 0, "train.lambda_fft", "must be >= 0")
+        _check(0 <= self.weight_decay < 1, "train.weight_decay", "must be in [0, 1)")
+        _check(self.warmup_steps >= 0, "train.warmup_steps", "must be >= 0")
+        _check(0 <= self.lr_min <= 1, "train.lr_min", "must be in [0, 1] (a share of lr)")
         _check(self.log_every >= 1, "train.log_every", "must be >= 1")
         _check(
             self.val_max_images is None or self.val_max_images >= 1,

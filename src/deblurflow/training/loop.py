@@ -30,6 +30,7 @@ from .checkpoint import (
     write_epoch,
 )
 from .pairs import DEVICE_DATA_SHARE, PairStore, epoch_batches
+from .schedule import lr_factor, set_lr
 from .step import LOSS_NAMES, gan_step
 from .validation import validate
 
@@ -163,11 +164,15 @@ def build_models(params: Params, runtime: Runtime) -> Models:
     if runtime.channels_last:
         gen = gen.to(memory_format=torch.channels_last)
         disc = disc.to(memory_format=torch.channels_last)
-    # Fused Adam (CUDA and CPU): one kernel per step, no host read of the step count.
-    betas = (tp.beta1, tp.beta2)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=tp.lr_g, betas=betas, fused=True)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=tp.lr_d, betas=betas, fused=True)
+    # Fused Adam/AdamW (CUDA and CPU): one kernel per step, no host read of the step count.
+    optimizer = OPTIMIZERS[tp.optimizer]
+    kw = {"betas": (tp.beta1, tp.beta2), "weight_decay": tp.weight_decay, "fused": True}
+    opt_g = optimizer(gen.parameters(), lr=tp.lr_g, **kw)
+    opt_d = optimizer(disc.parameters(), lr=tp.lr_d, **kw)
     return Models(gen, disc, opt_g, opt_d)
+
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 def restore(
@@ -227,9 +232,13 @@ def run_epoch(
     )
     for i, index in enumerate(bar, start=1):
         blur, sharp = store.crops(index, plan.crop, crop_gen, plan.mine)  # (B, 3, ch, cw) each
+        factor = lr_factor(tp, step, tp.epochs * plan.steps)
+        set_lr(models.opt_g, tp.lr_g * factor)
+        set_lr(models.opt_d, tp.lr_d * factor)
         losses = gan_step(
-            G, D, models.opt_g, models.opt_d, blur, sharp, runtime, tp.lambda_adv, params.lambda_pix
-        )
+            G, D, models.opt_g, models.opt_d, blur, sharp, runtime, tp.lambda_adv,
+            params.lambda_pix, tp.pixel_loss, tp.lambda_fft,
+        )  # fmt: skip
         step += 1
         sums.add(losses)
         window.add(losses)

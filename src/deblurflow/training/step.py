@@ -1,5 +1,5 @@
 """One GAN training step, written out: the D step on a detached fake, then the G step with D
-frozen (adversarial + lambda_pix * L1).
+frozen (adversarial + lambda_pix * pixel term [+ lambda_fft * FFT term]).
 
 The training loop and ``bench/train_step.py`` (timing and FLOP counting) run this same function.
 """
@@ -25,6 +25,8 @@ def gan_step(
     runtime: Runtime,
     lambda_adv: float,
     lambda_pix: float,
+    pixel_loss: str = "l1",
+    lambda_fft: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Update D then G on one (B, 3, h, w) batch in [-1, 1]; returns the detached losses
     ``g`` (G total), ``d``, ``adv`` and ``pix``, still on the device (no host read)."""
@@ -47,7 +49,9 @@ def gan_step(
     D.requires_grad_(False)
     with runtime.autocast():
         g_logits = D(fake)
-    losses = generator_loss(g_logits.float(), fake.float(), sharp, lambda_adv, lambda_pix)
+    losses = generator_loss(
+        g_logits.float(), fake.float(), sharp, lambda_adv, lambda_pix, pixel_loss, lambda_fft
+    )
     opt_g.zero_grad(set_to_none=True)
     losses["total"].backward()
     opt_g.step()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -30,7 +31,8 @@ def rendered(tmp_path_factory) -> tuple[Path, dict]:
 
 @pytest.fixture(scope="module")
 def photos() -> dict[str, np.ndarray]:
-    return {name: S.load_photo(name) for pool in S.PHOTOS.values() for name in pool}
+    pools = [*S.PHOTOS.values(), *S.TEXTURES.values()]
+    return {name: S.load_photo(name) for pool in pools for name in pool}
 
 
 def _plan(photos, seed, background, obj, frames=40, width=320, height=180) -> S.SequencePlan:
@@ -221,7 +223,9 @@ def test_objects_param_adds_moving_objects(photos):
 
 
 def test_train_and_test_photos_are_disjoint_and_bundled(photos):
-    assert not set(S.PHOTOS["train"]) & set(S.PHOTOS["test"])
+    train = set(S.PHOTOS["train"]) | set(S.TEXTURES["train"])
+    assert not train & (set(S.PHOTOS["test"]) | set(S.TEXTURES["test"]))
+    assert len(train) == 14  # every bundled photo of at least 256 px but the test ones
     for name, photo in photos.items():
         assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3, name
         assert min(photo.shape[:2]) >= 256, name
@@ -240,3 +244,24 @@ def test_sprite_mask_is_soft_and_inside_the_patch():
     assert border.max() < 0.02, "the mask fades out before the patch edge"
     partial = ((sprite.alpha > 0.05) & (sprite.alpha < 0.95)).sum()
     assert partial > 2 * math.pi * 0.38 * min(h, w) * 0.5, "the edge should be soft, not cut out"
+
+
+def test_sensor_noise_is_per_frame_with_the_planned_sigma(photos):
+    plan = _plan(photos, 3, "coffee", "brick", frames=8)
+    assert S.NOISE_SIGMA[0] <= plan.noise_sigma <= S.NOISE_SIGMA[1]
+    clean = dataclasses.replace(plan, noise_sigma=0.0)
+    noise = [S.render_frame(plan, t).astype(float) - S.render_frame(clean, t) for t in (2, 3)]
+    for n in noise:
+        # Rounding and clipping aside, the difference is the planned Gaussian noise.
+        assert abs(n.std() - math.hypot(plan.noise_sigma, 0.29)) < 0.15, n.std()
+    # Independent from frame to frame: averaging M frames lowers it (the synthesize stage).
+    assert abs(np.corrcoef(noise[0].ravel(), noise[1].ravel())[0, 1]) < 0.02
+    assert np.array_equal(S.render_frame(plan, 2), S.render_frame(plan, 2))  # deterministic
+
+
+def test_objects_may_come_from_grayscale_textures(photos):
+    texture = photos["grass"]
+    assert np.array_equal(texture[:, :, 0], texture[:, :, 2])  # gray, replicated
+    plan = _plan(photos, 0, "coffee", "grass")
+    sprite = plan.sprites[0].rgb
+    assert np.array_equal(sprite[:, :, 0], sprite[:, :, 1])

@@ -5,6 +5,8 @@ trajectory of sub-pixel translation and small rotation, sampled with ``cv2.warpA
 scaled copy of the photo that is always larger than the view, so there are no black borders.
 On top, object(s) cut from *other* photos with a soft elliptical mask move on their own paths,
 so averaging consecutive frames (the synthesize stage) gives non-uniform blur like GOPRO_Large.
+Objects also come from grayscale texture photos (bricks, grass, gravel...), for more kinds of
+edges, and every frame carries its own sensor noise, like a camera's.
 
 Speeds are in pixels per frame at 320 px width and scale with the width: GoPro's 7-frame
 averages smear by tens of pixels at 1280 px, i.e. about 3-15 px at 320 px.
@@ -28,15 +30,25 @@ log = logging.getLogger(__name__)
 #: Colour photographs that ship inside the scikit-image wheel (no network fetch needed).
 #: Train and test use disjoint photos so that no test content leaks into training.
 PHOTOS: dict[str, tuple[str, ...]] = {
-    "train": ("astronaut", "coffee", "motorcycle", "immunohistochemistry"),
+    "train": (
+        "astronaut", "coffee", "motorcycle", "motorcycle_right", "immunohistochemistry",
+        "hubble_deep_field", "retina",
+    ),
     "test": ("chelsea", "rocket"),
+}  # fmt: skip
+#: Grayscale photographs with fine texture and sharp edges (bricks, grass, gravel, a camera man,
+#: coins, a clock, the moon), used only for the moving objects: more kinds of edges to deblur.
+TEXTURES: dict[str, tuple[str, ...]] = {
+    "train": ("brick", "grass", "gravel", "camera", "coins", "clock", "moon"),
+    "test": (),
 }
 
 REFERENCE_WIDTH = 320  #: the speeds below are in pixels per frame at this frame width
-CAMERA_SPEED = (0.6, 2.0)  #: mean camera speed: 7-frame average smears ~4-12 px at 320 px
+CAMERA_SPEED = (0.3, 2.0)  #: mean camera speed: 7-frame average smears ~2-12 px at 320 px
 OBJECT_SPEED = (1.0, 2.5)  #: mean object speed, in frame coordinates
 ROTATION_SHARE = (0.03, 0.15)  #: speed of the view's corners from rotation, relative to panning
 MARGIN = 3.0  #: pixels kept inside the photo around the view (the cubic kernel reaches 2 px)
+NOISE_SIGMA = (0.5, 3.0)  #: sensor noise per frame, std in 8-bit levels, drawn per sequence
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,8 @@ class SequencePlan:
     objects: tuple[np.ndarray, ...]  #: per sprite (T, 3): centre x, y in frame px, rotation
     width: int
     height: int
+    noise_sigma: float = 0.0  #: std of the per-frame sensor noise, 8-bit levels
+    noise_seed: int = 0  #: frame t's noise is drawn from default_rng([noise_seed, t])
 
     def frame_to_background(self, t: int) -> np.ndarray:
         """(2, 3) affine map from frame pixel coordinates of frame t to background pixels."""
@@ -70,8 +84,14 @@ def load_photo(name: str) -> np.ndarray:
     """One of PHOTOS as uint8 RGB (H, W, 3), read from the installed scikit-image."""
     from skimage import data  # imported here: only the sample source needs scikit-image
 
-    image = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()
-    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8)[..., :3])
+    if name.startswith("motorcycle"):  # the left and right views of a stereo pair
+        image = data.stereo_motorcycle()[1 if name.endswith("_right") else 0]
+    else:
+        image = getattr(data, name)()
+    image = np.asarray(image, dtype=np.uint8)
+    if image.ndim == 2:  # a grayscale texture: the same values in R, G and B
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(image[..., :3])
 
 
 def _smooth_path(rng: np.random.Generator, frames: int, dims: int) -> np.ndarray:
@@ -182,7 +202,11 @@ def plan_sequence(
     background, camera = _camera(rng, background_photo, frames, width, height)
     sprites = tuple(_sprite(rng, photo, height) for photo in object_photos)
     objects = tuple(_object_path(rng, sprite, frames, width, height) for sprite in sprites)
-    return SequencePlan(background, camera, sprites, objects, width, height)
+    # Every frame carries its own sensor noise, as a camera's do: averaging M of them (the
+    # synthesize stage) leaves the blurred frame less noisy than the sharp one, as in GoPro.
+    noise = float(rng.uniform(*NOISE_SIGMA))
+    seed = int(rng.integers(2**31))
+    return SequencePlan(background, camera, sprites, objects, width, height, noise, seed)
 
 
 def render_frame(plan: SequencePlan, t: int) -> np.ndarray:
@@ -197,8 +221,6 @@ def render_frame(plan: SequencePlan, t: int) -> np.ndarray:
         flags=flags,
         borderMode=cv2.BORDER_REFLECT_101,
     )
-    if not plan.sprites:
-        return frame
     out = frame.astype(np.float32)
     for sprite, path in zip(plan.sprites, plan.objects):
         x, y, phi = path[t]
@@ -212,6 +234,9 @@ def render_frame(plan: SequencePlan, t: int) -> np.ndarray:
         )
         alpha = np.clip(alpha, 0.0, 1.0)[:, :, None]  # (H, W, 1)
         out = out * (1.0 - alpha) + rgb.astype(np.float32) * alpha
+    if plan.noise_sigma > 0:
+        rng = np.random.default_rng([plan.noise_seed, t])
+        out += rng.normal(0.0, plan.noise_sigma, out.shape).astype(np.float32)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
@@ -226,6 +251,7 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
         (("train", sample.train_sequences), ("test", sample.test_sequences))
     ):
         pool = PHOTOS[split]
+        object_pool = pool + TEXTURES[split]
         # Separate streams per split and per sequence: adding a test sequence never changes
         # the training ones.
         order = np.random.default_rng([seed, split_id, 0]).permutation(len(pool))
@@ -233,7 +259,7 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
         for i in range(n_sequences):
             rng = np.random.default_rng([seed, split_id, 1 + i])
             name = pool[order[i % len(pool)]]
-            others = [p for p in pool if p != name] or [name]
+            others = [p for p in object_pool if p != name] or [name]
             object_names = [others[int(rng.integers(len(others)))] for _ in range(sample.objects)]
             for photo in (name, *object_names):
                 if photo not in photos:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from deblurflow import atomic, stage, tracking
-from deblurflow.evaluation import evaluate, load_test_split, write_per_image
+from deblurflow.evaluation import evaluate, evaluate_real, load_test_split, write_per_image
 from deblurflow.models import load_generator
 from deblurflow.params import load_params
 from deblurflow.runtime import DeviceError, pick_runtime
@@ -32,11 +32,18 @@ def run_evaluate(args: argparse.Namespace) -> None:
     runtime = pick_runtime(params.evaluate.device, params.evaluate.precision)
     generator, info = load_generator(args.model)
     split = load_test_split(args.data)
+    # Relative real-pair folders are from the main workspace, also inside `dvc exp run --temp`.
+    root = tracking.repo_root()
+    real_folders = [root / f for f in params.evaluate.real_pairs]
+    real_size = params.evaluate.real_size or params.prepare.size
     with atomic.atomic_dir(args.samples) as samples_dir:
         summary, rows = evaluate(
             generator, split, runtime, samples_dir, params.evaluate.samples,
             params.evaluate.max_images,
         )  # fmt: skip
+        real, real_rows = evaluate_real(generator, real_folders, real_size, runtime, samples_dir)
+    summary.update(real)
+    rows += real_rows
     # Which blur the numbers are about: GoPro's blur_gamma (2.2) or plain sRGB average (1.0).
     summary["blur_gamma"] = params.blur.gamma
     summary["best_epoch"] = info.get("epoch")
@@ -47,6 +54,13 @@ def run_evaluate(args: argparse.Namespace) -> None:
         summary["test_psnr"], summary["input_psnr"], summary["gain_psnr"], summary["test_ssim"],
         summary["input_ssim"], summary["ms_per_image"], runtime.describe(),
     )  # fmt: skip
+    if real:
+        log.info(
+            "real pairs (%d at long side %s): PSNR %.2f dB (input %.2f, gain %+.2f), "
+            "SSIM %.4f (input %.4f)",
+            real["real_images"], real_size, real["real_psnr"], real["real_input_psnr"],
+            real["real_gain_psnr"], real["real_ssim"], real["real_input_ssim"],
+        )  # fmt: skip
 
     tracker = tracking.Tracker()
     tracker.attach(tracking.read_run_id(args.run_file))

@@ -1,9 +1,11 @@
-"""Test-split evaluation: whole frames, batch 1, PSNR/SSIM on RGB uint8 (BasicSR convention)."""
+"""Evaluation on the test split and on real photo pairs: whole frames, batch 1, PSNR/SSIM on
+RGB uint8 (BasicSR convention), always beside the blurred input's scores and the gain."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from .images import write_png
 from .inference import deblur
 from .metrics import psnr, ssim
 from .prepare import load_split, read_manifest
+from .real_pairs import find_pairs, load_pair
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -27,9 +30,11 @@ PER_IMAGE_COLUMNS = (
 
 @dataclass(frozen=True)
 class TestSplit:
-    blur: np.ndarray  # (N, H, W, 3) uint8 RGB, memory-mapped
-    sharp: np.ndarray
-    names: list[tuple[str, str]]  # (sequence, frame) per row
+    """Pairs to score: the prepared test split (memory-mapped arrays) or real photo pairs."""
+
+    blur: Sequence[np.ndarray]  # (H, W, 3) uint8 RGB per item; sizes may differ between items
+    sharp: Sequence[np.ndarray]
+    names: list[tuple[str, str]]  # (sequence, frame) per item
 
 
 def load_test_split(data_dir: Path, split: str = "test") -> TestSplit:
@@ -37,6 +42,18 @@ def load_test_split(data_dir: Path, split: str = "test") -> TestSplit:
     names: list[tuple[str, str]] = [("", "")] * len(blur)
     for row in read_manifest(data_dir, split):
         names[row["index"]] = (row["sequence"], row["frame"])
+    return TestSplit(blur, sharp, names)
+
+
+def load_real_pairs(folder: Path, size: int | None) -> TestSplit:
+    """Every pair of a real-pairs folder, resized to long side ``size``; names are
+    (``real:FOLDER``, pair name)."""
+    blur, sharp, names = [], [], []
+    for pair in find_pairs(folder):
+        b, s = load_pair(pair, size)
+        blur.append(b)
+        sharp.append(s)
+        names.append((f"real:{folder.name}", pair.name))
     return TestSplit(blur, sharp, names)
 
 
@@ -58,17 +75,20 @@ def evaluate(
     samples: int = 4,
     max_images: int | None = None,
     warmup: bool = True,
+    key: str = "test",
 ) -> tuple[dict[str, float], list[dict[str, object]]]:
-    """Deblur every test frame (batch 1) on ``runtime``; returns (summary, per-image rows).
+    """Deblur every frame of ``split`` (batch 1) on ``runtime``; returns (summary, rows).
 
-    The summary has test_psnr/test_ssim (mean, std, min, max), the same for the blurred input
-    (the do-nothing baseline), the gain over it and milliseconds per image. ``warmup``: one
-    untimed deblur first (off when the caller has warmed up itself).
+    The summary has ``{key}_psnr``/``{key}_ssim`` (mean, std, min, max), the same for the
+    blurred input (the do-nothing baseline) and the gain over it, and milliseconds per image.
+    For ``key="test"`` the input and gain keys are ``input_psnr``, ``gain_psnr``...; for any
+    other key they are ``{key}_input_psnr``, ``{key}_gain_psnr``... ``warmup``: one untimed
+    deblur first (off when the caller has warmed up itself).
     """
     device, amp_dtype = runtime.device, runtime.amp_dtype
     n = min(len(split.blur), max_images or len(split.blur))
     if n == 0:
-        raise ValueError("the test split is empty")
+        raise ValueError(f"the {key} set is empty")
     generator = generator.to(device).eval()
     picks = (
         set(np.linspace(0, n - 1, min(samples, n)).round().astype(int).tolist())
@@ -80,7 +100,7 @@ def evaluate(
     rows: list[dict[str, object]] = []
     if warmup:
         deblur(generator, np.asarray(split.blur[0]), device, amp_dtype)  # not timed
-    for i in tqdm(range(n), desc="evaluate", leave=False, disable=None):
+    for i in tqdm(range(n), desc=f"evaluate {key}", leave=False, disable=None):
         blur, sharp = np.asarray(split.blur[i]), np.asarray(split.sharp[i])
         t0 = time.perf_counter()
         out = deblur(generator, blur, device, amp_dtype)
@@ -92,18 +112,57 @@ def evaluate(
             "input_psnr": psnr(sharp, blur), "input_ssim": ssim(sharp, blur), "ms": ms,
         })  # fmt: skip
         if samples_dir is not None and i in picks:
-            write_png(
-                samples_dir / f"{i:04d}_{seq}_{frame}.png",
-                np.concatenate([blur, out, sharp], axis=1),
-            )
-    summary: dict[str, float] = {"images": n}
-    summary.update(summarize([r["psnr"] for r in rows], "test_psnr"))
-    summary.update(summarize([r["ssim"] for r in rows], "test_ssim"))
-    summary.update(summarize([r["input_psnr"] for r in rows], "input_psnr"))
-    summary.update(summarize([r["input_ssim"] for r in rows], "input_ssim"))
-    summary["gain_psnr"] = summary["test_psnr"] - summary["input_psnr"]
-    summary["gain_ssim"] = summary["test_ssim"] - summary["input_ssim"]
-    summary["ms_per_image"] = float(np.mean([r["ms"] for r in rows]))
+            name = f"{i:04d}_{seq}_{frame}".replace(":", "_").replace("/", "_")
+            write_png(samples_dir / f"{name}.png", np.concatenate([blur, out, sharp], axis=1))
+    return summary_of(rows, key), rows
+
+
+def summary_of(rows: list[dict[str, object]], key: str = "test") -> dict[str, float]:
+    """The summary of per-image rows under ``key`` (see ``evaluate``)."""
+    base = "" if key == "test" else f"{key}_"
+    summary: dict[str, float] = {"images" if key == "test" else f"{key}_images": len(rows)}
+    summary.update(summarize([r["psnr"] for r in rows], f"{key}_psnr"))
+    summary.update(summarize([r["ssim"] for r in rows], f"{key}_ssim"))
+    summary.update(summarize([r["input_psnr"] for r in rows], f"{base}input_psnr"))
+    summary.update(summarize([r["input_ssim"] for r in rows], f"{base}input_ssim"))
+    summary[f"{base}gain_psnr"] = summary[f"{key}_psnr"] - summary[f"{base}input_psnr"]
+    summary[f"{base}gain_ssim"] = summary[f"{key}_ssim"] - summary[f"{base}input_ssim"]
+    summary[f"{base}ms_per_image"] = float(np.mean([r["ms"] for r in rows]))
+    return summary
+
+
+def evaluate_real(
+    generator: nn.Module,
+    folders: Sequence[str | Path],
+    size: int | None,
+    runtime: Runtime,
+    samples_dir: Path | None = None,
+) -> tuple[dict[str, float], list[dict[str, object]]]:
+    """Score real blur/sharp folders: ``real_*`` keys over all their pairs together, and
+    ``real_FOLDER_*`` per folder when there are several. A folder that does not exist is
+    skipped with a warning (the default points at data that is not in every checkout)."""
+    present = []
+    for folder in map(Path, folders):
+        if folder.is_dir():
+            present.append(folder)
+        else:
+            log.warning("real pairs %s: no such folder; skipped", folder)
+    if not present:
+        return {}, []
+    sets = [load_real_pairs(folder, size) for folder in present]
+    together = TestSplit(
+        [b for p in sets for b in p.blur],
+        [s for p in sets for s in p.sharp],
+        [n for p in sets for n in p.names],
+    )
+    summary, rows = evaluate(
+        generator, together, runtime, samples_dir, samples=len(together.blur), key="real"
+    )
+    if len(present) > 1:
+        for folder in present:
+            key = "real_" + "".join(c if c.isalnum() else "_" for c in folder.name)
+            mine = [r for r in rows if r["sequence"] == f"real:{folder.name}"]
+            summary.update(summary_of(mine, key))
     return summary, rows
 
 

@@ -232,15 +232,25 @@ class SelectParams:
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    """Test-split evaluation."""
+    """Test-split evaluation, and real blur/sharp photo pairs."""
 
     samples: int = 4  #: blur | output | sharp panels written to metrics/samples/
     max_images: int | None = None  #: cap on test images; None = the whole test split
     device: Literal["auto", "cpu", "cuda"] = "auto"  #: auto = CUDA when available, else CPU
     precision: Literal["auto", "fp32", "bf16"] = "auto"  #: auto = bf16 on CUDA, fp32 on CPU
+    #: folders of real blur/sharp pairs (GoPro test set, HIDE, RealBlur, your own); relative
+    #: paths are from the repo root. A folder that does not exist is skipped with a warning.
+    real_pairs: tuple[str, ...] = ()
+    real_size: int | None = None  #: long side the real pairs are resized to; None = prepare.size
 
     def __post_init__(self) -> None:
         _check(self.samples >= 0, "evaluate.samples", "must be >= 0")
+        object.__setattr__(self, "real_pairs", tuple(self.real_pairs))
+        _check(
+            self.real_size is None or 16 <= self.real_size <= 8192,
+            "evaluate.real_size",
+            "must be in [16, 8192] or null",
+        )
         _check(
             self.max_images is None or self.max_images >= 1,
             "evaluate.max_images",

@@ -36,9 +36,9 @@ def generator() -> torch.nn.Module:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="auto picks CUDA here")
-def test_evaluate_auto_on_cpu_is_exact_fp32(prepared, generator):
+def test_evaluate_fp32_on_cpu_is_exact(prepared, generator):
     split = load_test_split(prepared)
-    ev = parse_params({}).evaluate
+    ev = parse_params({"evaluate": {"precision": "fp32"}}).evaluate
     summary, rows = evaluate(generator, split, pick_runtime(ev.device, ev.precision), samples=0)
     outs = [deblur(generator, b, "cpu") for b in split.blur]  # fp32, the weights' precision
     assert [r["psnr"] for r in rows] == [psnr(s, o) for s, o in zip(split.sharp, outs)]

@@ -14,23 +14,42 @@ no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is
 @pytest.mark.parametrize(
     ("device", "precision", "amp"),
     [
-        ("cpu", "auto", None),  # the CPU stays exact fp32 unless asked
         ("cpu", "fp32", None),
-        ("cpu", "bf16", torch.bfloat16),  # explicit bf16 works on the CPU too
+        ("cpu", "bf16", torch.bfloat16),  # explicit bf16 works on any CPU (slow without AMX)
     ],
 )
 def test_cpu_choices(device, precision, amp):
     rt = pick_runtime(device, precision)
-    assert rt.device == torch.device("cpu") and rt.amp_dtype == amp and not rt.channels_last
+    assert rt.device == torch.device("cpu") and rt.amp_dtype == amp
+    assert rt.channels_last == (amp is not None)  # oneDNN's bf16 kernels want NHWC
     assert rt.is_main and rt.world_size == 1
     assert ("bfloat16" if amp else "fp32") in rt.describe()
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_auto_is_bf16_only_with_native_bf16(monkeypatch, native):
+    import deblurflow.runtime as runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: native)
+    rt = pick_runtime("cpu", "auto")
+    assert rt.amp_dtype == (torch.bfloat16 if native else None)
+    assert rt.channels_last == native
+    if not native:
+        assert isinstance(rt.autocast(), contextlib.nullcontext)
+
+
 @no_cuda
-def test_auto_without_cuda_is_cpu_fp32():
+def test_auto_without_cuda_is_the_cpu():
     rt = pick_runtime()
-    assert rt.device.type == "cpu" and rt.amp_dtype is None and not rt.channels_last
-    assert isinstance(rt.autocast(), contextlib.nullcontext)
+    assert rt.device.type == "cpu"
+    assert rt.amp_dtype == (torch.bfloat16 if cpu_has_bf16() else None)
+
+
+def test_place_puts_the_model_in_the_runtime_memory_format():
+    conv = nn.Conv2d(3, 4, 3)
+    placed = pick_runtime("cpu", "bf16").place(conv)
+    assert placed.weight.is_contiguous(memory_format=torch.channels_last)
+    assert pick_runtime("cpu", "fp32").place(nn.Conv2d(3, 4, 3)).weight.is_contiguous()
 
 
 @no_cuda

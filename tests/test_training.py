@@ -31,15 +31,6 @@ def run_params(**train) -> Params:
     )
 
 
-def test_runtime_on_cpu_is_fp32():
-    rt = pick_runtime("auto") if not torch.cuda.is_available() else None
-    if rt is None:
-        pytest.skip("a CUDA device is present")
-    assert rt.device.type == "cpu" and rt.amp_dtype is None and not rt.channels_last
-    with pytest.raises(RuntimeError, match="no CUDA device"):
-        pick_runtime("cuda")
-
-
 def test_crops_are_aligned_windows_of_the_pairs():
     rng = np.random.default_rng(1)
     blur = rng.integers(0, 256, (4, 20, 30, 3), dtype=np.uint8)

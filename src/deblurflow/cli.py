@@ -12,7 +12,7 @@ from . import __version__
 from .images import ImageError, read_rgb, write_png
 from .inference import deblur
 from .models import ModelFileError, load_generator
-from .runtime import DeviceError, cpu_has_bf16, pick_runtime
+from .runtime import DeviceError, pick_runtime
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +35,17 @@ def collect_inputs(paths: list[Path]) -> list[Path]:
 
 
 def predict(args: argparse.Namespace) -> int:
-    # bf16 halves the time on GPUs and on CPUs with bf16 instructions (2.2 s vs 4.5 s per
-    # 1280x720 frame on 2 EPYC cores), at a cost of hundredths of a dB; CPUs without bf16
-    # instructions would get slower, so auto keeps fp32 there (pick_runtime's auto: bf16 on
-    # CUDA only).
-    precision = "bf16" if args.precision == "auto" and cpu_has_bf16() else args.precision
-    runtime = pick_runtime(args.device, precision)
-    device, amp_dtype = runtime.device, runtime.amp_dtype
-    generator, info = load_generator(args.model, map_location=device)
-    generator.to(device).eval()
+    # auto: bf16 on GPUs and on CPUs with native bf16 (2.2 s vs 4.5 s per 1280x720 frame on 2
+    # EPYC cores, for hundredths of a dB), fp32 where bf16 would be slower (runtime.py).
+    runtime = pick_runtime(args.device, args.precision)
+    generator, info = load_generator(args.model, map_location=runtime.device)
+    generator = runtime.place(generator).eval()
     inputs = collect_inputs(args.inputs)
     args.output.mkdir(parents=True, exist_ok=True)
     for path in inputs:
         rgb = read_rgb(path)
         t0 = time.perf_counter()
-        out = deblur(generator, rgb, device, amp_dtype)
+        out = deblur(generator, rgb, runtime.device, runtime.amp_dtype, runtime.channels_last)
         dest = args.output / f"{path.stem}{args.suffix}.png"
         write_png(dest, out)
         print(f"{path} -> {dest} ({rgb.shape[1]}x{rgb.shape[0]}, {time.perf_counter() - t0:.2f} s)")

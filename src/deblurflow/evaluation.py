@@ -85,11 +85,12 @@ def evaluate(
     other key they are ``{key}_input_psnr``, ``{key}_gain_psnr``... ``warmup``: one untimed
     deblur first (off when the caller has warmed up itself).
     """
-    device, amp_dtype = runtime.device, runtime.amp_dtype
+    run = {"device": runtime.device, "amp_dtype": runtime.amp_dtype,
+           "channels_last": runtime.channels_last}  # fmt: skip
     n = min(len(split.blur), max_images or len(split.blur))
     if n == 0:
         raise ValueError(f"the {key} set is empty")
-    generator = generator.to(device).eval()
+    generator = runtime.place(generator).eval()
     picks = (
         set(np.linspace(0, n - 1, min(samples, n)).round().astype(int).tolist())
         if samples
@@ -99,11 +100,11 @@ def evaluate(
         samples_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
     if warmup:
-        deblur(generator, np.asarray(split.blur[0]), device, amp_dtype)  # not timed
+        deblur(generator, np.asarray(split.blur[0]), **run)  # not timed
     for i in tqdm(range(n), desc=f"evaluate {key}", leave=False, disable=None):
         blur, sharp = np.asarray(split.blur[i]), np.asarray(split.sharp[i])
         t0 = time.perf_counter()
-        out = deblur(generator, blur, device, amp_dtype)
+        out = deblur(generator, blur, **run)
         ms = (time.perf_counter() - t0) * 1000
         seq, frame = split.names[i]
         rows.append({

@@ -62,13 +62,15 @@ def deblur(
     rgb: np.ndarray,
     device: str | torch.device | None = None,
     amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
 ) -> np.ndarray:
     """Deblur one uint8 RGB (H, W, 3) frame of any size with ``generator`` -> uint8 RGB.
 
     ``device`` defaults to where the generator's weights are; the generator is not moved.
     The generator runs in eval mode and is put back in its previous mode afterwards.
     ``amp_dtype=torch.bfloat16`` runs it under autocast (about 2x faster on a CPU with bf16
-    instructions, and on GPUs); None = the weights' precision.
+    instructions, and on GPUs); None = the weights' precision. ``channels_last`` feeds the
+    frame in that memory format (what oneDNN's bf16 kernels and cuDNN want).
     """
     if device is None:
         param = next(generator.parameters(), None)
@@ -78,6 +80,8 @@ def deblur(
     try:
         with torch.inference_mode():
             x, h, w = pad_to_multiple(to_tensor(rgb).to(device))  # (1, 3, H', W')
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             dev_type = torch.device(device).type
             amp = (
                 torch.autocast(dev_type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()

@@ -159,11 +159,8 @@ class Models:
 
 def build_models(params: Params, runtime: Runtime) -> Models:
     tp = params.train
-    gen = build_generator(params.model).to(runtime.device)
-    disc = build_discriminator(params.model).to(runtime.device)
-    if runtime.channels_last:
-        gen = gen.to(memory_format=torch.channels_last)
-        disc = disc.to(memory_format=torch.channels_last)
+    gen = runtime.place(build_generator(params.model))
+    disc = runtime.place(build_discriminator(params.model))
     # Fused Adam/AdamW (CUDA and CPU): one kernel per step, no host read of the step count.
     optimizer = OPTIMIZERS[tp.optimizer]
     kw = {"betas": (tp.beta1, tp.beta2), "weight_decay": tp.weight_decay, "fused": True}

@@ -15,7 +15,7 @@ TINY = {
     "data": {"sample": {"train_sequences": 3, "test_sequences": 1, "frames": 21,
                         "width": 96, "height": 64}},
     "blur": {"workers": 1},
-    "prepare": {"size": 96},
+    "prepare": {"size": 96, "val_sequences": 1},
     "model": {"channels": 4, "res_blocks": 1, "d_channels": 4},
     "train": {"epochs": 2, "batch_size": 2, "crop": 32, "steps_per_epoch": 2, "log_every": 1},
     "evaluate": {"samples": 2},

@@ -20,10 +20,11 @@ from pathlib import Path
 import common  # noqa: F401 - puts src/ on the path
 import torch
 
-from deblurflow.models import build_discriminator, build_generator
+from deblurflow.models import build_generator
 from deblurflow.params import load_params
 from deblurflow.prepare import load_split
 from deblurflow.runtime import Runtime, cpu_has_bf16
+from deblurflow.training.loop import build_models
 from deblurflow.training.pairs import PairStore, epoch_batches
 from deblurflow.training.step import gan_step
 from deblurflow.training.validation import validate
@@ -41,15 +42,10 @@ def runtime_for(bf16: bool, channels_last: bool) -> Runtime:
 
 
 def models(params, rt: Runtime, seed: int = 0):
+    """G, D and their optimizers exactly as the training loop builds them."""
     torch.manual_seed(seed)
-    gen, disc = build_generator(params.model), build_discriminator(params.model)
-    if rt.channels_last:
-        gen = gen.to(memory_format=torch.channels_last)
-        disc = disc.to(memory_format=torch.channels_last)
-    tp = params.train
-    kw = {"betas": (tp.beta1, tp.beta2), "fused": True}
-    opt = torch.optim.AdamW if tp.optimizer == "adamw" else torch.optim.Adam
-    return gen, disc, opt(gen.parameters(), lr=tp.lr_g, **kw), opt(disc.parameters(), lr=tp.lr_d, **kw)
+    m = build_models(params, rt)
+    return m.gen, m.disc, m.opt_g, m.opt_d
 
 
 def train_rate(params, rt: Runtime, batch: int, crop: int, steps: int) -> float:
@@ -130,7 +126,8 @@ def main() -> None:
     for _ in range(args.rounds):  # interleaved: drifts of a shared machine hit every config
         for name, (bf16, cl) in CONFIGS.items():
             rt = runtime_for(bf16, cl)
-            train_best[name] = max(train_best[name], train_rate(params, rt, batch, crop, args.steps))
+            rate = train_rate(params, rt, batch, crop, args.steps)
+            train_best[name] = max(train_best[name], rate)
             infer_best[name] = min(infer_best[name], infer_ms(params, rt, width, height, 2))
     base_t, base_i = train_best["fp32"], infer_best["fp32"]
     print(f"{'config':20} {'train crops/s':>14} {'x fp32':>7} {'infer ms':>9} {'x fp32':>7}")

@@ -23,8 +23,10 @@ def main() -> int:
         manifest = synthesize_tree(args.raw, args.out, load_params(args.params).blur)
         counts = manifest["counts"]
         log.info(
-            "%d train + %d test pairs (frames=%s, gamma=%g), %d sequences skipped -> %s",
-            counts["train"], counts["test"], manifest["frames"], manifest["gamma"],
+            "%d train + %d test pairs (frames=%s, exposure_ms=%s, gamma=%g), %d sequences "
+            "skipped -> %s",
+            counts["train"], counts["test"], manifest["frames"], manifest["exposure_ms"],
+            manifest["gamma"],
             counts["skipped_sequences"], args.out,
         )  # fmt: skip
 

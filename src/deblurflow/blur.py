@@ -10,6 +10,7 @@ Images are uint8 RGB (H, W, 3) in [0, 255]; linear-light frames are float32 (H, 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -82,6 +83,24 @@ def frames_from_name(seq_name: str) -> int:
         raise ValueError(
             f"sequence {seq_name!r} names {m} frames but the blur window must be odd "
             "(its middle frame is the ground truth); set blur.frames to an odd number"
+        )
+    return m
+
+
+def frames_for_exposure(exposure_ms: float, fps: float) -> int:
+    """M for an exposure: the odd frame count closest to exposure x fps (ties go up).
+
+    ``frames_for_exposure(30, 240) == 7`` (7.2 frames), ``frames_for_exposure(30, 120) == 3``.
+    Raises ValueError when that is a single frame: a "blur" of one frame is the sharp frame.
+    """
+    if exposure_ms <= 0 or fps <= 0:
+        raise ValueError(f"exposure and fps must be > 0, got {exposure_ms} ms, {fps} fps")
+    span = exposure_ms * fps / 1000.0  # frames the shutter stays open for
+    m = 2 * math.floor((span - 1) / 2 + 0.5) + 1
+    if m < 3:
+        raise ValueError(
+            f"an exposure of {exposure_ms:g} ms at {fps:.4g} fps spans {span:.2f} frames, "
+            "fewer than the 3 needed for any blur; raise blur.exposure_ms"
         )
     return m
 

@@ -51,12 +51,16 @@ class SampleParams:
 class DataParams:
     """Where raw high-frame-rate frames come from (download stage)."""
 
-    source: Literal["sample", "gopro", "folder"] = "sample"
+    source: Literal["sample", "gopro", "folder", "video"] = "sample"
     url: str | None = None  #: direct http(s)/file URL of GOPRO_Large_all.zip (source 'gopro')
     archive: str | None = None  #: a local GOPRO_Large_all.zip; used instead of downloading
     folder: str | None = None  #: source 'folder': PATH/{train,test}/SEQ/*.png or PATH/SEQ/*.png
     sha256: str | None = None  #: expected sha256 of the archive (checked when set)
-    test_fraction: float = 0.3  #: folder without train/test: share of sequences for test
+    #: source 'video': a folder of .mp4/.mov/.mkv clips (or {train,test}/ of them); one clip =
+    #: one sequence. The download stage lists it in its deps, so adding a clip reruns it.
+    videos: str = "data/videos"
+    allow_low_fps: bool = False  #: source 'video': accept clips under 60 fps (not GoPro-like)
+    test_fraction: float = 0.3  #: folder or videos without train/test: share of sequences for test
     sample: SampleParams = field(default_factory=SampleParams)
 
     def __post_init__(self) -> None:
@@ -79,6 +83,7 @@ class DataParams:
             "data.folder",
             "must be set when data.source is 'folder'",
         )
+        _check(bool(self.videos), "data.videos", "must name a file or folder of videos")
         _check(0.0 < self.test_fraction < 1.0, "data.test_fraction", "must be in (0, 1)")
 
 
@@ -86,15 +91,29 @@ class DataParams:
 class BlurParams:
     """GoPro blur synthesis by averaging M consecutive frames (Nah et al. 2017)."""
 
-    frames: int | Literal["auto"] = (
-        7  #: M, odd; 'auto' reads it from GoPro names (GOPR0372_07_00 -> 7)
-    )
+    #: M, odd; 'auto' reads it from GoPro names (GOPR0372_07_00 -> 7); null = from exposure_ms
+    frames: int | Literal["auto"] | None = 7
+    #: exposure time in ms: M = the odd frame count closest to exposure x fps, per sequence
+    #: (240 fps x 30 ms -> 7), so clips of different frame rates get the same physical blur
+    exposure_ms: float | None = None
     stride: int | None = None  #: first frame of the next window; None = frames (no overlap)
     gamma: float = 2.2  #: 2.2 = average in linear light (GoPro blur_gamma); 1.0 = sRGB average
     workers: int = 2  #: sequences synthesized in parallel
 
     def __post_init__(self) -> None:
-        if self.frames != "auto":
+        _check(
+            (self.frames is None) != (self.exposure_ms is None),
+            "blur.frames",
+            "and blur.exposure_ms are exclusive: set exactly one (the other null)"
+            if self.frames is not None
+            else "is null, so blur.exposure_ms must be set (or set blur.frames)",
+        )
+        _check(
+            self.exposure_ms is None or 0 < self.exposure_ms <= 10_000,
+            "blur.exposure_ms",
+            "must be in (0, 10000] or null",
+        )
+        if self.frames not in ("auto", None):
             _check(
                 self.frames >= 1 and self.frames % 2 == 1,
                 "blur.frames",

@@ -2,14 +2,17 @@
 
 Reads ``raw_dir/{train,test}/SEQ/NNNNNN.png`` and writes the GOPRO_Large layout,
 ``out_dir/{train,test}/SEQ/{blur,sharp}/NNNNNN.png`` (named after the middle frame of each
-window), plus ``out_dir/manifest.json``. Each frame is decoded at most once: a sequence is walked
-with a sliding window of decoded linear-light frames, so overlapping windows (stride < M) reuse
-them. Sequences run in parallel processes; the whole output is written into a temp folder that
-replaces ``out_dir`` only when everything succeeded.
+window), plus ``out_dir/manifest.json``. With ``blur.exposure_ms`` each sequence gets its own M
+from its frame rate (``fps`` in ``raw_dir/source.json``), recorded in the manifest. Each frame
+is decoded at most once: a sequence is walked with a sliding window of decoded linear-light
+frames, so overlapping windows (stride < M) reuse them. Sequences run in parallel processes; the
+whole output is written into a temp folder that replaces ``out_dir`` only when everything
+succeeded.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import shutil
@@ -25,6 +28,7 @@ from tqdm import tqdm
 from deblurflow.atomic import atomic_dir, write_json
 from deblurflow.blur import (
     blur_from_linear,
+    frames_for_exposure,
     frames_from_name,
     srgb_to_linear_lut,
     to_linear,
@@ -50,6 +54,33 @@ class SequenceJob:
     m: int
     stride: int
     gamma: float
+    fps: float | None = None  #: frames per second, when the source recorded it
+
+
+def frame_rates(raw_dir: Path) -> dict[str, float]:
+    """{"split/SEQ": fps} that the download stage recorded in raw_dir/source.json ({} if none)."""
+    path = raw_dir / "source.json"
+    if not path.is_file():
+        return {}
+    try:
+        return {k: float(v) for k, v in json.loads(path.read_text()).get("fps", {}).items()}
+    except (ValueError, AttributeError) as exc:
+        raise ValueError(f"{path}: cannot read the frame rates in it ({exc})") from exc
+
+
+def window_size(blur: BlurParams, sequence: str, fps: float | None) -> int:
+    """M for one sequence: blur.frames, from the GoPro name ('auto'), or from the exposure."""
+    if blur.exposure_ms is None:
+        return frames_from_name(sequence) if blur.frames == "auto" else blur.frames
+    if fps is None:
+        raise ValueError(
+            f"blur.exposure_ms is set but the frame rate of sequence {sequence!r} is unknown "
+            "(data.source 'folder' does not record one); set blur.frames instead"
+        )
+    try:
+        return frames_for_exposure(blur.exposure_ms, fps)
+    except ValueError as exc:
+        raise ValueError(f"sequence {sequence!r}: {exc}") from exc
 
 
 def plan_sequences(
@@ -61,6 +92,7 @@ def plan_sequences(
     """
     jobs: list[SequenceJob] = []
     skipped: list[dict[str, Any]] = []
+    rates = frame_rates(raw_dir) if blur.exposure_ms is not None else {}
     for split in SPLITS:
         split_dir = raw_dir / split
         if not split_dir.is_dir():
@@ -76,19 +108,22 @@ def plan_sequences(
         n_jobs = len(jobs)
         for seq_dir in seq_dirs:
             frames = tuple(sorted(p.name for p in seq_dir.glob("*.png") if p.is_file()))
-            # 'auto' is resolved here, in the parent, so a bad name fails before any work.
-            m = frames_from_name(seq_dir.name) if blur.frames == "auto" else blur.frames
+            # M is resolved here, in the parent, so a bad name or rate fails before any work.
+            fps = rates.get(f"{split}/{seq_dir.name}")
+            m = window_size(blur, seq_dir.name, fps)
             if len(frames) < m:
                 reason = f"{len(frames)} PNG frames, fewer than the {m} of one blur window"
                 logger.warning("skipping %s/%s: %s", split, seq_dir.name, reason)
                 skipped.append({"split": split, "sequence": seq_dir.name, "reason": reason})
                 continue
             stride = blur.stride if blur.stride is not None else m
-            jobs.append(SequenceJob(split, seq_dir.name, seq_dir, frames, m, stride, blur.gamma))
+            job = SequenceJob(split, seq_dir.name, seq_dir, frames, m, stride, blur.gamma, fps)
+            jobs.append(job)
         if len(jobs) == n_jobs:
             raise ValueError(
                 f"{split_dir}: no sequence has enough frames for one blur window "
-                f"({len(seq_dirs)} skipped as too short); lower blur.frames or add frames"
+                f"({len(seq_dirs)} skipped as too short); lower blur.frames or "
+                "blur.exposure_ms, or add frames"
             )
     return jobs, skipped
 
@@ -202,10 +237,11 @@ def synthesize_tree(raw_dir: str | Path, out_dir: str | Path, blur: BlurParams) 
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     jobs, skipped = plan_sequences(raw_dir, blur)
     logger.info(
-        "%d sequences (%d skipped), frames=%s stride=%s gamma=%g, %d workers",
+        "%d sequences (%d skipped), frames=%s exposure_ms=%s stride=%s gamma=%g, %d workers",
         len(jobs),
         len(skipped),
         blur.frames,
+        blur.exposure_ms,
         blur.stride if blur.stride is not None else "M",
         blur.gamma,
         blur.workers,
@@ -218,7 +254,9 @@ def synthesize_tree(raw_dir: str | Path, out_dir: str | Path, blur: BlurParams) 
         manifest = {
             "gamma": blur.gamma,
             "frames": blur.frames,
+            "exposure_ms": blur.exposure_ms,
             "stride": blur.stride,
+            "sequences": {f"{j.split}/{j.sequence}": {"m": j.m, "fps": j.fps} for j in jobs},
             "pairs": pairs,
             "skipped": skipped,
             "counts": {

@@ -1,9 +1,11 @@
-"""Raw high-frame-rate frames for the download stage: the sample, GOPRO_Large_all or a folder.
+"""Raw high-frame-rate frames for the download stage: the sample, GOPRO_Large_all, a folder of
+frames or a folder of slow-motion video clips.
 
 Every source writes the same layout, ``out_dir/{train,test}/SEQ/NNNNNN.png`` (8-bit RGB PNG,
-one size per sequence), plus ``out_dir/source.json`` describing what was fetched. The whole
-tree is built in a temp folder and swapped in at the end, so a crash or bad input leaves the
-previous output or none, never half a tree.
+one size per sequence), plus ``out_dir/source.json`` describing what was fetched, with the
+frame rate of each sequence where it is known (``fps``: {"split/SEQ": frames per second}).
+The whole tree is built in a temp folder and swapped in at the end, so a crash or bad input
+leaves the previous output or none, never half a tree.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ from typing import Any
 
 from deblurflow.atomic import atomic_dir, write_json
 from deblurflow.params import Params
-from deblurflow.sources import folder, gopro, sample
+from deblurflow.sources import folder, gopro, sample, video
 from deblurflow.sources.common import SourceError, natural_key
 
 __all__ = ["SourceError", "fetch_raw", "natural_key"]
 
 log = logging.getLogger(__name__)
+
+GOPRO_FPS = 240.0  #: GOPRO_Large_all's frame rate, which the sample imitates
+
+
+def _constant_fps(counts: dict[str, dict[str, int]], fps: float) -> dict[str, float]:
+    return {f"{split}/{seq}": fps for split, seqs in counts.items() for seq in seqs}
 
 
 def fetch_raw(params: Params, out_dir: str | Path, downloads_dir: str | Path) -> dict[str, Any]:
@@ -35,11 +43,19 @@ def fetch_raw(params: Params, out_dir: str | Path, downloads_dir: str | Path) ->
         if data.source == "sample":
             counts = sample.render_sample(data.sample, params.seed, tmp)
             summary.update(seed=params.seed, photos={k: list(v) for k, v in sample.PHOTOS.items()})
+            summary["fps"] = _constant_fps(counts, GOPRO_FPS)
         elif data.source == "gopro":
             counts = gopro.extract_frames(archive, tmp)
+            summary["fps"] = _constant_fps(counts, GOPRO_FPS)
         elif data.source == "folder":
             counts = folder.copy_folder(Path(data.folder), data.test_fraction, params.seed, tmp)
             summary.update(folder=str(data.folder))
+        elif data.source == "video":
+            counts, clips = video.extract_videos(
+                Path(data.videos), data.test_fraction, params.seed, data.allow_low_fps, tmp
+            )
+            summary.update(videos=str(data.videos), clips=clips)
+            summary["fps"] = {key: clip["fps"] for key, clip in clips.items()}
         else:  # pragma: no cover - DataParams only admits the sources above
             raise SourceError(f"unknown data.source {data.source!r}")
         summary["sequences"] = {split: sorted(seqs) for split, seqs in counts.items()}

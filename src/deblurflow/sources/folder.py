@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from deblurflow.images import read_rgb, write_png
-from deblurflow.sources.common import SPLITS, SourceError, natural_key
+from deblurflow.sources.common import SPLITS, SourceError, natural_key, split_sequences
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +67,7 @@ def find_sequences(root: Path, test_fraction: float, seed: int) -> dict[str, dic
             f"{root}: found {len(sequences)} sequence ({next(iter(sequences))}); at least 2 are"
             " needed to split into train and test by whole sequences (or make train/ and test/)"
         )
-    names = list(sequences)
-    n_test = min(max(round(len(names) * test_fraction), 1), len(names) - 1)
-    order = np.random.default_rng(seed).permutation(len(names))
-    test = {names[i] for i in order[:n_test]}
+    test = set(split_sequences(list(sequences), test_fraction, seed))
     return {
         "train": {n: f for n, f in sequences.items() if n not in test},
         "test": {n: f for n, f in sequences.items() if n in test},

@@ -6,6 +6,7 @@ import pytest
 from deblurflow.blur import (
     average_frames,
     blur_from_linear,
+    frames_for_exposure,
     frames_from_name,
     srgb_to_linear_lut,
     to_linear,
@@ -138,3 +139,17 @@ def test_windows(n, m, stride, expected):
 def test_windows_rejects_zero():
     with pytest.raises(ValueError):
         windows(5, 3, 0)
+
+
+@pytest.mark.parametrize(
+    "exposure_ms, fps, m",
+    [(30, 240, 7), (30, 120, 3), (30, 536, 17), (1000 / 240 * 8, 240, 9), (50, 240, 13)],
+)
+def test_frames_for_exposure_is_the_closest_odd_count(exposure_ms, fps, m):
+    # 7.2 -> 7; 3.6 -> 3; 16.08 -> 17 (not 15); exactly 8 -> 9 (ties go up); 12 -> 13
+    assert frames_for_exposure(exposure_ms, fps) == m
+
+
+def test_exposure_under_three_frames_is_an_error():
+    with pytest.raises(ValueError, match=r"30 ms at 60 fps spans 1.80 frames"):
+        frames_for_exposure(30, 60)

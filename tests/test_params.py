@@ -50,6 +50,11 @@ def flatten_raw(raw: dict, prefix: str = "") -> dict:
         ({"data": {"url": "ftp://x/y.zip"}}, "'data.url'"),
         ({"data": {"sha256": "abc"}}, "'data.sha256'"),
         ({"train": {"crop": 30}}, "'train.crop'"),
+        ({"blur": {"exposure_ms": 30}}, "'blur.frames' and blur.exposure_ms are exclusive"),
+        ({"blur": {"frames": None}}, "'blur.frames' is null, so blur.exposure_ms must be set"),
+        ({"blur": {"frames": None, "exposure_ms": 0}}, "'blur.exposure_ms'"),
+        ({"data": {"source": "video", "videos": ""}}, "'data.videos'"),
+        ({"data": {"allow_low_fps": "yes"}}, "'data.allow_low_fps'"),
     ],
 )
 def test_bad_params_name_the_key(raw, key):

@@ -204,7 +204,8 @@ def _audio_only(path: Path) -> None:
     "case, message",
     [
         ("junk", "cannot read as a video"),
-        ("truncated_mp4", "cannot read as a video"),
+        ("truncated_mp4", "cannot read as a video"),  # its index was at the end
+        ("truncated_faststart", r"truncated, \d+ of the 40 frames its header declares"),
         ("truncated_mkv", r"truncated, frames stop at 0\.\d+ s of the 0\.167 s"),
         ("audio_only", "no video stream"),
         ("slow", r"30\.0 fps, under 60.*data\.allow_low_fps: true"),
@@ -215,11 +216,13 @@ def test_bad_clip_is_one_error_naming_it_and_nothing_is_written(case, message, t
     clips = tmp_path / "clips"
     clips.mkdir()
     encode(clips / "good.mkv", rendered(12), fps=240)
-    bad = clips / ("bad.mkv" if case != "truncated_mp4" else "bad.mp4")
+    bad = clips / ("bad.mp4" if case.endswith(("mp4", "faststart")) else "bad.mkv")
     if case == "junk":
         bad.write_bytes(b"not a video at all" * 50)
     elif case == "truncated_mp4":
         _truncate(encode(bad, rendered(40), fps=240), 0.7)
+    elif case == "truncated_faststart":
+        _truncate(encode(bad, rendered(40), fps=240, faststart=True), 0.8)
     elif case == "truncated_mkv":
         _truncate(encode(bad, rendered(40), fps=240), 0.5)
     elif case == "audio_only":

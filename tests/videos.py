@@ -22,15 +22,18 @@ def encode(
     fps: int,
     times: list[float] | None = None,
     rotation: int | None = None,
+    faststart: bool = False,
 ) -> Path:
     """Write uint8 RGB frames (H, W, 3) as a clip: .mkv lossless FFV1, .mp4 H.264.
 
     ``times`` (seconds) gives each frame its own timestamp (a variable frame rate);
-    ``rotation`` stores a display matrix (counter-clockwise degrees, FFmpeg's convention).
+    ``rotation`` stores a display matrix (counter-clockwise degrees, FFmpeg's convention);
+    ``faststart`` puts the MP4 index (with its frame count) before the frames, as phones do.
     """
     h, w = frames[0].shape[:2]
     lossless = path.suffix == ".mkv"
-    with av.open(str(path), "w") as container:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
         if lossless:
             stream = container.add_stream("ffv1", rate=fps)
             stream.pix_fmt = "bgr0"

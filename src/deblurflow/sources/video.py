@@ -178,6 +178,11 @@ def extract_clip(
         times.append(t)
         if bar is not None:
             bar.update()
+    declared = info["declared_frames"]
+    if declared and len(times) < declared:
+        raise SourceError(
+            f"{path}: truncated, {len(times)} of the {declared} frames its header declares"
+        )
     if len(times) < 2:
         raise SourceError(f"{path}: {len(times)} decodable frame(s); a clip needs at least 2")
     ts = np.asarray(times, dtype=np.float64) - times[0]
@@ -188,7 +193,7 @@ def extract_clip(
     # agree (Matroska's millisecond stamps leave 240 fps measured as 239.3 on a short clip).
     if info["base_fps"] and abs(fps - info["base_fps"]) < 0.01 * info["base_fps"]:
         fps = info["base_fps"]
-    _check_complete(path, info, len(ts), ts[-1], fps)
+    _check_complete(path, info, ts[-1], fps)
     if fps < MIN_FPS and not allow_low_fps:
         raise SourceError(
             f"{path}: {fps:.1f} fps, under {MIN_FPS:g}: the gaps between such frames are longer "
@@ -213,11 +218,9 @@ def extract_clip(
     }
 
 
-def _check_complete(path: Path, info: dict[str, Any], n: int, last: float, fps: float) -> None:
-    """A truncated clip decodes fewer frames than its header promises: refuse it."""
-    declared = info["declared_frames"]
-    if declared and n < declared:
-        raise SourceError(f"{path}: truncated, {n} of the {declared} frames its header declares")
+def _check_complete(path: Path, info: dict[str, Any], last: float, fps: float) -> None:
+    """A truncated clip stops before the duration its header declares (a Matroska header
+    counts no frames, but records the duration): refuse it."""
     duration = info["duration"]
     # The last frame lasts one interval: a complete clip covers its duration within ~2 frames.
     if duration and last + 3.0 / fps < duration:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from videos import encode, gray_frames, rendered
 from workspace import BIN, clean_env, copy_repo, merge, repo_params, run
 
@@ -54,8 +55,9 @@ def test_repro_on_clips_then_adding_a_clip_reruns_from_download(tmp_path):
     assert {k: v["m"] for k, v in manifest["sequences"].items()} == {
         k: 3 if k.endswith("square") else 7 for k in source["fps"]
     }
-    lock = (ws / "dvc.lock").read_text()
-    assert str(clips) in lock  # the clips folder's hash is recorded
+    lock = yaml.safe_load((ws / "dvc.lock").read_text())
+    dep = [d for d in lock["stages"]["download"]["deps"] if d["path"] == str(clips)]
+    assert len(dep) == 1 and dep[0]["nfiles"] == 3 and dep[0]["md5"].endswith(".dir")
     assert ran(run([str(BIN / "dvc"), "repro"], ws, env)) == []
 
     encode(clips / "walk.mov", rendered(21, h=72, w=96, seed=2), fps=240)

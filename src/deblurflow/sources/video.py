@@ -93,7 +93,8 @@ def find_clips(root: Path, test_fraction: float, seed: int) -> dict[str, dict[st
 
 def _video_stream(container: Any, path: Path) -> Any:
     if not container.streams.video:
-        raise SourceError(f"{path}: no video stream (only {len(container.streams)} other streams)")
+        others = len(container.streams)
+        raise SourceError(f"{path}: no video stream (it holds {others} other stream(s) only)")
     return container.streams.video[0]
 
 

@@ -139,7 +139,7 @@ def test_patchgan_widths_scale_with_channels():
 
 
 def test_factory_builds_by_name():
-    assert set(GENERATORS) == {"resnet", "nafnet"} and set(DISCRIMINATORS) == {"patchgan"}
+    assert set(GENERATORS) == {"resnet", "nafnet", "tblock"} and set(DISCRIMINATORS) == {"patchgan"}
     g = build_generator(SMALL)
     assert isinstance(g, ResNetGenerator)
     assert g.head[1].out_channels == 8 and len(g.blocks) == 2 and g.global_residual

@@ -224,9 +224,9 @@ def test_recipe_params_reach_the_loop(prepared, tmp_path, monkeypatch):
 
     seen_lr, seen_loss = [], []
 
-    def spy(fake_logits, fake, sharp, lambda_adv, lambda_pix, pixel, lambda_fft):
+    def spy(fake_logits, fake, sharp, lambda_adv, lambda_pix, pixel, lambda_fft, **kw):
         seen_loss.append((pixel, lambda_fft))
-        return real_loss(fake_logits, fake, sharp, lambda_adv, lambda_pix, pixel, lambda_fft)
+        return real_loss(fake_logits, fake, sharp, lambda_adv, lambda_pix, pixel, lambda_fft, **kw)
 
     monkeypatch.setattr(step_module, "generator_loss", spy)
     recipe = dict(

@@ -45,15 +45,17 @@ def layer_index(name: str) -> int:
     return index + 1 if after_relu else index
 
 
-def _vgg(arch: str, pretrained: bool) -> nn.Module:
+def _vgg_features(arch: str, pretrained: bool) -> nn.Sequential:
+    """torchvision's ``vgg16/vgg19(...).features``, with ImageNet weights or random ones."""
     import torchvision
+    from torchvision.models import vgg
 
+    if not pretrained:  # the conv stack alone: no 100M-parameter classifier to initialise
+        return vgg.make_layers(vgg.cfgs[{"vgg16": "D", "vgg19": "E"}[arch]])
     builder = getattr(torchvision.models, arch)
-    if not pretrained:
-        return builder(weights=None)
     weights = torchvision.models.get_weight(f"{arch.upper()}_Weights.IMAGENET1K_V1")
     try:
-        return builder(weights=weights)
+        return builder(weights=weights).features
     except Exception as exc:  # URLError, OSError, hash mismatch: all mean "not here"
         cache = f"{torch.hub.get_dir()}/checkpoints/{weights.url.rsplit('/', 1)[-1]}"
         raise PerceptualWeightsError(
@@ -71,7 +73,7 @@ class PerceptualLoss(nn.Module):
     def __init__(self, layer: str = "vgg19.conv3_3", pretrained: bool = True) -> None:
         super().__init__()
         index = layer_index(layer)
-        features = _vgg(layer.split(".")[0], pretrained).features[: index + 1]
+        features = _vgg_features(layer.split(".")[0], pretrained)[: index + 1]
         self.features = features.eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))

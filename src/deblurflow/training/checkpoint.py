@@ -44,6 +44,7 @@ def code_fingerprint() -> str:
     files = [
         *sorted((PACKAGE / "training").glob("*.py")),
         PACKAGE / "losses.py",
+        PACKAGE / "perceptual.py",
         *sorted((PACKAGE / "models").glob("*.py")),
     ]
     h = hashlib.sha256()

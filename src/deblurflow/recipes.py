@@ -235,7 +235,11 @@ def overrides(name: str, target: str = "gopro") -> dict[str, Any]:
     if name not in PAPERS:
         raise KeyError(f"unknown paper {name!r}; known: {', '.join(PAPERS)}")
     recipe = PAPERS[name]
-    return {**recipe.model, **(recipe.gopro if target == "gopro" else recipe.sample)}
+    merged = {**recipe.model, **(recipe.gopro if target == "gopro" else recipe.sample)}
+    return dict(sorted(merged.items(), key=lambda kv: (_ORDER.index(kv[0].split(".")[0]), kv[0])))
+
+
+_ORDER = ("model", "lambda_pix", "train", "select", "data", "blur", "prepare")
 
 
 def apply(raw: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -266,11 +270,39 @@ def yaml_value(value: Any) -> str:
     return str(value)
 
 
-def command(name: str, target: str = "gopro") -> str:
-    """The ``dvc exp run`` line of paper ``name`` on ``target`` (one line)."""
-    sets = " ".join(f"-S {k}={yaml_value(v)}" for k, v in overrides(name, target).items())
-    return f"dvc exp run -n {name}-{target} {sets}"
+def command(name: str, target: str = "gopro", width: int | None = None) -> str:
+    """The ``dvc exp run`` line of paper ``name`` on ``target``; with ``width``, broken into
+    shell continuation lines of at most about that many characters (the README's form)."""
+    words = [f"dvc exp run -n {name}-{target}"]
+    words += [f"-S {k}={yaml_value(v)}" for k, v in overrides(name, target).items()]
+    if width is None:
+        return " ".join(words)
+    lines = [words[0]]
+    for word in words[1:]:
+        if len(lines[-1]) + 1 + len(word) > width:
+            lines[-1] += " \\"
+            lines.append("  " + word)
+        else:
+            lines[-1] += " " + word
+    return "\n".join(lines)
+
+
+def readme() -> str:
+    """The README's per-paper sections (``python -m deblurflow.recipes --readme``)."""
+    out = []
+    for name, recipe in PAPERS.items():
+        out.append(f"#### {recipe.title}\n")
+        if recipe.notes:
+            out.append(f"Where the paper is silent or we depart: {recipe.notes}\n")
+        out.append("```bash")
+        out.append(command(name, "gopro", 96))
+        out.append(command(name, "sample", 96))
+        out.append("```\n")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
-    print(command(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "gopro"))
+    if sys.argv[1:] == ["--readme"]:
+        print(readme())
+    else:
+        print(command(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "gopro"))

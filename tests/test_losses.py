@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -70,3 +71,96 @@ def test_discriminator_loss_values():
     assert discriminator_loss(-big, big).item() == pytest.approx(30.0, rel=1e-6)
     # Half right: (0 + ln 2) / 2.
     assert discriminator_loss(big, zero).item() == pytest.approx(LN2 / 2, rel=1e-6)
+
+
+# --- SSIM, adversarial variants, gradient penalty, perceptual (issue 10) ------------------------
+
+
+def test_ssim_loss_matches_skimage_and_has_gradients():
+    import cv2
+    from skimage.metrics import structural_similarity
+
+    from deblurflow.losses import ssim_loss
+
+    rng = np.random.default_rng(0)
+    a = cv2.GaussianBlur(rng.random((2, 24, 20, 3)).astype(np.float32)[0], (0, 0), 1.0)
+    b = np.clip(a + 0.1 * rng.standard_normal(a.shape).astype(np.float32), 0, 1)
+    want = structural_similarity(
+        a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1,
+        channel_axis=-1,
+    )  # fmt: skip
+
+    def t(x):  # (H, W, 3) in [0, 1] -> (1, 3, H, W) in [-1, 1]
+        return torch.from_numpy(x).permute(2, 0, 1)[None] * 2 - 1
+
+    x = t(b).requires_grad_(True)
+    loss = ssim_loss(x, t(a))
+    assert 0.05 < want < 0.95  # a real test: neither identical nor unrelated
+    assert loss.item() == pytest.approx(1 - want, abs=1e-3)
+    assert ssim_loss(t(a), t(a)).item() == pytest.approx(0.0, abs=1e-5)
+    loss.backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_adversarial_losses_by_hand():
+    from deblurflow.losses import adversarial_loss
+
+    real = torch.tensor([2.0, 0.0]).view(1, 1, 1, 2)
+    fake = torch.tensor([-1.0, 1.0]).view(1, 1, 1, 2)
+    # lsgan D: (mean((2-1)², (0-1)²) + mean(1, 1)) / 2 = (1 + 1) / 2; G: mean(4, 0) = 2.
+    assert discriminator_loss(real, fake, "lsgan").item() == pytest.approx(1.0)
+    assert adversarial_loss(fake, "lsgan").item() == pytest.approx(2.0)
+    # wgan: D = E fake - E real = 0 - 1; G = -E fake = 0.
+    assert discriminator_loss(real, fake, "wgan_gp").item() == pytest.approx(-1.0)
+    assert adversarial_loss(fake, "wgan_gp").item() == pytest.approx(0.0)
+    # ragan_ls, E real = 1, E fake = 0. D: mean((2-0-1)², (0-0-1)²) = 1 and
+    # mean((-1-1+1)², (1-1+1)²) = 1 -> 1. G: mean((2+1)², (0+1)²) = 5 and
+    # mean((-1-1-1)², (1-1-1)²) = 5 -> 5.
+    assert discriminator_loss(real, fake, "ragan_ls").item() == pytest.approx(1.0)
+    assert adversarial_loss(fake, "ragan_ls", real).item() == pytest.approx(5.0)
+    # bce unchanged: G = mean(softplus(1), softplus(-1)).
+    want = (_bce_target_one(-1.0) + _bce_target_one(1.0)) / 2
+    assert adversarial_loss(fake, "bce").item() == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match="ragan_ls needs"):
+        adversarial_loss(fake, "ragan_ls")
+
+
+def test_gradient_penalty_by_hand():
+    from deblurflow.losses import gradient_penalty
+
+    def D(x):  # sum of D(x) = sum(x²) / 2, so its gradient at x is x itself
+        return x.square() / 2
+
+    real = torch.tensor([[3.0, 4.0], [3.0, 4.0]]).view(2, 1, 1, 2)
+    fake = torch.zeros(2, 1, 1, 2)
+    eps = torch.tensor([1.0, 0.5]).view(2, 1, 1, 1)
+    # x̂ = (3, 4) -> |x̂| = 5 -> (5 - 1)² = 16;  x̂ = (1.5, 2) -> 2.5 -> 1.5² = 2.25.
+    gp = gradient_penalty(D, real, fake, eps)
+    assert gp.item() == pytest.approx((16 + 2.25) / 2)
+
+
+def test_gradient_penalty_trains_the_critic():
+    from deblurflow.losses import gradient_penalty
+
+    w = torch.tensor(2.0, requires_grad=True)
+    gp = gradient_penalty(lambda x: w * x, torch.ones(1, 1, 1, 1), torch.zeros(1, 1, 1, 1))
+    gp.backward()  # |∇| = |w| = 2: gp = (w - 1)², d gp / dw = 2 (w - 1) = 2
+    assert gp.item() == pytest.approx(1.0) and w.grad.item() == pytest.approx(2.0)
+
+
+def test_generator_loss_adds_ssim_and_perceptual_terms():
+    from deblurflow.losses import ssim_loss
+
+    torch.manual_seed(0)
+    fake, sharp = torch.rand(1, 3, 16, 16) * 2 - 1, torch.rand(1, 3, 16, 16) * 2 - 1
+    logits = torch.zeros(1, 1, 2, 2)
+
+    def perceptual(x, y):
+        return torch.tensor(0.25)
+
+    out = generator_loss(logits, fake, sharp, 0.01, 1.0, "mse", lambda_ssim=0.3,
+                         perceptual=perceptual, lambda_perceptual=2.0)  # fmt: skip
+    mse = (fake - sharp).square().mean()
+    want = 0.01 * LN2 + mse + 0.3 * ssim_loss(fake, sharp) + 2.0 * 0.25
+    assert out["total"].item() == pytest.approx(want.item(), rel=1e-6)
+    assert set(out) == {"adv", "pix", "ssim", "perceptual", "total"}

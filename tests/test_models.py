@@ -139,7 +139,7 @@ def test_patchgan_widths_scale_with_channels():
 
 
 def test_factory_builds_by_name():
-    assert set(GENERATORS) == {"resnet", "nafnet"} and set(DISCRIMINATORS) == {"patchgan"}
+    assert set(GENERATORS) == {"resnet", "nafnet", "tblock"} and set(DISCRIMINATORS) == {"patchgan"}
     g = build_generator(SMALL)
     assert isinstance(g, ResNetGenerator)
     assert g.head[1].out_channels == 8 and len(g.blocks) == 2 and g.global_residual
@@ -254,3 +254,77 @@ def test_save_refuses_values_safe_loading_cannot_read(tmp_path):
     with pytest.raises(TypeError, match="reserved"):
         save_generator(tmp_path / "x.pt", g, SMALL, state_dict={})
     assert not list(tmp_path.iterdir())
+
+
+# --- the seed papers' options (issue 10) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("upsample", ["transposed3", "transposed4", "bilinear"])
+@pytest.mark.parametrize("norm", ["instance", "batch", "none"])
+def test_resnet_options_keep_the_shape(norm, upsample):
+    torch.manual_seed(0)
+    model = dataclasses.replace(SMALL, norm=norm, upsample=upsample, dropout=0.5)
+    g = _randomize_last_conv(build_generator(model)).eval()
+    x = torch.rand(1, 3, 16, 24) * 2 - 1
+    assert g(x).shape == x.shape and torch.isfinite(g(x)).all()
+    assert sum(isinstance(m, nn.Dropout) for m in g.modules()) == 2
+    kinds = {nn.InstanceNorm2d: "instance", nn.BatchNorm2d: "batch"}
+    found = {kinds[type(m)] for m in g.modules() if type(m) in kinds}
+    assert found == ({norm} if norm != "none" else set())
+
+
+def test_default_resnet_is_todays_network():
+    """The defaults build the same modules as before the options existed."""
+    g = build_generator(ModelParams(generator="resnet", channels=8, res_blocks=1))
+    names = [type(m).__name__ for m in g.modules()]
+    assert "BatchNorm2d" not in names and "Dropout" not in names and "Upsample" not in names
+    ups = [m for m in g.up if isinstance(m, nn.ConvTranspose2d)]
+    assert [(m.kernel_size, m.output_padding) for m in ups] == [((3, 3), (1, 1))] * 2
+
+
+@pytest.mark.parametrize("norm, expected", [("batch", 2_765_633), ("instance", 2_764_737)])
+def test_patchgan_norm_parameter_counts(norm, expected):
+    # 4x4 convs 3-64-128-256-512-1. batch: convs before BatchNorm have no bias, BatchNorm has
+    # 2 per channel: 3*64*16+64 + (64*128*16 + 256) + (128*256*16 + 512) + (256*512*16 + 1024)
+    # + 512*16+1 = 3136 + 131328 + 524800 + 2098176 + 8193 = 2,765,633 (pix2pix's published
+    # 2.77M). instance (non-affine): BatchNorm's 2 * (128 + 256 + 512) = 1792 parameters become
+    # 128 + 256 + 512 = 896 biases: 2,765,633 - 896 = 2,764,737.
+    d = PatchGANDiscriminator(64, 3, norm)
+    assert sum(p.numel() for p in d.parameters()) == expected
+
+
+def test_patchgan_layers_option():
+    d = build_discriminator(dataclasses.replace(SMALL, d_layers=2, d_norm="none"))
+    assert d(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 14, 14)  # 64 -> 32 -> 16 -> 15 -> 14
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) for m in d.modules())
+
+
+def test_tblock_shares_t2_and_the_l8_l9_reduction():
+    from deblurflow.models import TBlockGenerator
+
+    torch.manual_seed(0)
+    g = TBlockGenerator(8)
+    calls = {"t2": 0, "t3_reduce_l8_l9": 0}
+    for name in calls:
+        getattr(g, name).register_forward_hook(
+            lambda *a, n=name: calls.__setitem__(n, calls[n] + 1)
+        )
+    x = torch.rand(2, 3, 13, 17) * 2 - 1  # any size: no down-sampling
+    assert torch.equal(g(x), x)  # zero last conv: starts as the identity
+    assert calls == {"t2": 3, "t3_reduce_l8_l9": 2}
+    with torch.no_grad():
+        g.out.weight.normal_(0, 0.1)
+    y = g(x)
+    assert y.shape == x.shape and not torch.equal(y, x) and y.abs().max() <= 1
+
+
+def test_tblock_round_trips_through_the_generator_file(tmp_path):
+    model = ModelParams(generator="tblock", channels=8)
+    g = build_generator(model)
+    with torch.no_grad():
+        g.out.weight.normal_(0, 0.1)
+    save_generator(tmp_path / "g.pt", g, model)
+    loaded, info = load_generator(tmp_path / "g.pt")
+    assert info["model"]["generator"] == "tblock"
+    x = torch.rand(1, 3, 12, 12) * 2 - 1
+    torch.testing.assert_close(loaded(x), g.eval()(x))

@@ -224,9 +224,9 @@ def test_recipe_params_reach_the_loop(prepared, tmp_path, monkeypatch):
 
     seen_lr, seen_loss = [], []
 
-    def spy(fake_logits, fake, sharp, lambda_adv, lambda_pix, pixel, lambda_fft):
+    def spy(fake_logits, fake, sharp, lambda_adv, lambda_pix, pixel, lambda_fft, **kw):
         seen_loss.append((pixel, lambda_fft))
-        return real_loss(fake_logits, fake, sharp, lambda_adv, lambda_pix, pixel, lambda_fft)
+        return real_loss(fake_logits, fake, sharp, lambda_adv, lambda_pix, pixel, lambda_fft, **kw)
 
     monkeypatch.setattr(step_module, "generator_loss", spy)
     recipe = dict(
@@ -265,3 +265,59 @@ def test_recipe_params_reach_the_loop(prepared, tmp_path, monkeypatch):
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     for k, v in state["generator"].items():
         torch.testing.assert_close(b["generator"][k], v, rtol=0, atol=0)
+
+
+def test_augmented_crops_transform_blur_and_sharp_alike():
+    """rotate90 + colour jitter (HITAM): identical pairs stay identical, and without jitter
+    every crop is a window of one of the 8 flips/rotations, transposes included."""
+    from deblurflow.training.pairs import color_jitter
+
+    rng = np.random.default_rng(2)
+    blur = rng.integers(0, 256, (3, 12, 14, 3), dtype=np.uint8)
+    store = PairStore(blur, blur.copy(), pick_runtime("cpu"))
+    index = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2])
+    gen = torch.Generator().manual_seed(0)
+    b, s = store.crops(index, (8, 8), gen, rotate90=True, jitter=0.3)
+    assert torch.equal(b, s)
+    b, _ = store.crops(index, (8, 8), torch.Generator().manual_seed(1), rotate90=True)
+    transposed = 0
+    for k in range(len(index)):
+        crop = ((b[k].permute(1, 2, 0) + 1) * 127.5).round().to(torch.uint8).numpy()
+        src = blur[index[k]]
+        flips = [src, src[:, ::-1], src[::-1], src[::-1, ::-1]]
+        hits = [
+            t
+            for t, img in enumerate(flips + [f.transpose(1, 0, 2) for f in flips])
+            for y in range(img.shape[0] - 7)
+            for x in range(img.shape[1] - 7)
+            if np.array_equal(img[y : y + 8, x : x + 8], crop)
+        ]
+        assert hits, f"crop {k} is no window of a flip or rotation"
+        transposed += min(hits) >= 4
+    assert 0 < transposed < len(index)
+    with pytest.raises(ValueError, match="square"):
+        store.crops(index, (8, 12), gen, rotate90=True)
+
+    # colour_jitter by hand: u = (x + 1) / 2 = 0.6 (x = 0.2); brightness 0.5 -> 0.3; contrast 2
+    # about 0.5 -> 0.1; a grey pixel has no saturation to change -> x = 2 * 0.1 - 1 = -0.8.
+    x = torch.full((1, 3, 1, 1), 0.2)
+    out = color_jitter(x, torch.tensor([[0.5, 2.0, 1.7]]), torch.tensor([0.5]))
+    torch.testing.assert_close(out, torch.full((1, 3, 1, 1), -0.8))
+    one = torch.ones(1, 3)
+    assert torch.allclose(color_jitter(b[:1], one, torch.tensor([0.3])), b[:1], atol=1e-6)
+
+
+def test_resume_key_covers_schedules_losses_and_augmentation():
+    from deblurflow.training.checkpoint import resume_key
+
+    base = run_params()
+    key = resume_key(base, "data")
+    for change in (
+        dict(schedule="plateau"), dict(early_stop_patience=3), dict(plateau_patience=2),
+        dict(adversarial="wgan_gp"), dict(lambda_ssim=0.3), dict(rotate90=True),
+        dict(color_jitter=0.1), dict(perceptual_layer="vgg16.block3_conv3"),
+    ):  # fmt: skip
+        other = Params(model=base.model, train=dataclasses.replace(base.train, **change))
+        assert resume_key(other, "data") != key, change
+    tblock = Params(model=ModelParams(generator="tblock", channels=8), train=base.train)
+    assert resume_key(tblock, "data") != key

@@ -6,22 +6,94 @@ scale is near L1's). An optional frequency term (``train.lambda_fft``) is the L1
 the 2-D real FFTs (MIMO-UNet, Cho et al. 2021): blur removes high frequencies, and this term
 weighs every frequency equally however little energy it carries.
 
-The discriminator returns raw patch logits, so every adversarial term is
-``binary_cross_entropy_with_logits`` (never a Sigmoid followed by BCEWithLogits: the seeds'
-double-sigmoid bug).
+SSIM (``train.lambda_ssim``, Hacettepe) adds 1 - SSIM with skimage's Gaussian window; the VGG
+perceptual term (``train.lambda_perceptual``) lives in ``perceptual.py``.
+
+The discriminator returns raw patch scores; ``train.adversarial`` picks how they are read:
+``bce`` (the seeds: ``binary_cross_entropy_with_logits``, never a Sigmoid followed by
+BCEWithLogits, the seeds' double-sigmoid bug), ``lsgan`` (least squares, Mao et al. 2017),
+``wgan_gp`` (Wasserstein critic + gradient penalty, Gulrajani et al. 2017; DeblurGAN) and
+``ragan_ls`` (relativistic average least squares; DeblurGAN-v2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
+from .metrics import ssim_torch
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """(BCE(D(sharp), 1) + BCE(D(G(blur).detach()), 0)) / 2, averaged over patches."""
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return (real + fake) / 2
+ADVERSARIAL = ("bce", "lsgan", "wgan_gp", "ragan_ls")
+
+
+def discriminator_loss(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str = "bce"
+) -> torch.Tensor:
+    """The D (critic) loss on D(sharp) and D(G(blur).detach()), averaged over patches.
+
+    bce: (BCE(real, 1) + BCE(fake, 0)) / 2; lsgan: ((real - 1)² + fake²) / 2;
+    wgan_gp: fake - real (add ``gradient_penalty``); ragan_ls: ((real - E fake - 1)² +
+    (fake - E real + 1)²) / 2.
+    """
+    real, fake = real_logits, fake_logits
+    if kind == "bce":
+        r = F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+        f = F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+        return (r + f) / 2
+    if kind == "lsgan":
+        return ((real - 1).square().mean() + fake.square().mean()) / 2
+    if kind == "wgan_gp":
+        return fake.mean() - real.mean()
+    if kind == "ragan_ls":
+        r = (real - fake.mean() - 1).square().mean()
+        f = (fake - real.mean() + 1).square().mean()
+        return (r + f) / 2
+    raise ValueError(f"unknown adversarial loss {kind!r}; known: {', '.join(ADVERSARIAL)}")
+
+
+def adversarial_loss(
+    fake_logits: torch.Tensor, kind: str = "bce", real_logits: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The generator's adversarial term on D(G(blur)) (ragan_ls also needs D(sharp)).
+
+    bce: BCE(fake, 1); lsgan: (fake - 1)²; wgan_gp: -fake; ragan_ls: ((real - E fake + 1)² +
+    (fake - E real - 1)²) / 2.
+    """
+    fake = fake_logits
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+    if kind == "lsgan":
+        return (fake - 1).square().mean()
+    if kind == "wgan_gp":
+        return -fake.mean()
+    if kind == "ragan_ls":
+        if real_logits is None:
+            raise ValueError("ragan_ls needs the discriminator's scores of the sharp images")
+        r = (real_logits - fake.mean() + 1).square().mean()
+        f = (fake - real_logits.mean() - 1).square().mean()
+        return (r + f) / 2
+    raise ValueError(f"unknown adversarial loss {kind!r}; known: {', '.join(ADVERSARIAL)}")
+
+
+def gradient_penalty(
+    D: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    eps: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """WGAN-GP: mean over images of (‖∇x̂ Σ D(x̂)‖₂ − 1)², x̂ = ε·real + (1 − ε)·fake.
+
+    ``eps`` (B, 1, 1, 1) defaults to uniform draws; the gradient of the summed patch scores
+    (as DeblurGAN) keeps its graph so the penalty trains D.
+    """
+    if eps is None:
+        eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    x = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).float().sum(), x, create_graph=True)
+    norm = grad.flatten(1).norm(dim=1)  # (B,)
+    return (norm - 1).square().mean()
 
 
 CHARBONNIER_EPS = 1e-3  #: ε of the Charbonnier loss, on the [-1, 1] scale
@@ -36,6 +108,16 @@ def psnr_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """-mean over images of PSNR/10 for images in [-1, 1] (peak-to-peak 2), in dB/10."""
     mse = (x - y).square().mean(dim=tuple(range(1, x.ndim)))  # (B,)
     return -(10.0 * torch.log10(4.0 / (mse + 1e-10))).mean() / 10.0
+
+
+def ssim_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """1 - mean SSIM of images in [-1, 1] (H, W >= 11), differentiable.
+
+    SSIM with skimage's Gaussian window (σ 1.5, 11 taps), population covariance, data range 1
+    on (x + 1) / 2: scaling both images and the data range together leaves SSIM unchanged, so
+    the [0, 255] metric of ``metrics.ssim_torch`` is reused, in float32.
+    """
+    return 1.0 - ssim_torch((y + 1) * 127.5, (x + 1) * 127.5, dtype=torch.float32).mean()
 
 
 def fft_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -54,6 +136,28 @@ PIXEL_LOSSES = {
 }
 
 
+def content_loss(
+    fake: torch.Tensor,
+    sharp: torch.Tensor,
+    lambda_pix: float,
+    pixel: str = "l1",
+    lambda_fft: float = 0.0,
+    lambda_ssim: float = 0.0,
+) -> dict[str, torch.Tensor]:
+    """The generator's terms that need no network: ``pix``, ``fft`` and ``ssim`` (each only
+    when weighted > 0, ``pix`` always) and their weighted sum ``total``."""
+    out = {"pix": PIXEL_LOSSES[pixel](fake, sharp)}
+    total = lambda_pix * out["pix"]
+    if lambda_fft > 0:
+        out["fft"] = fft_loss(fake, sharp)
+        total = total + lambda_fft * out["fft"]
+    if lambda_ssim > 0:
+        out["ssim"] = ssim_loss(fake, sharp)
+        total = total + lambda_ssim * out["ssim"]
+    out["total"] = total
+    return out
+
+
 def generator_loss(
     fake_logits: torch.Tensor,
     fake: torch.Tensor,
@@ -62,14 +166,22 @@ def generator_loss(
     lambda_pix: float,
     pixel: str = "l1",
     lambda_fft: float = 0.0,
+    *,
+    adversarial: str = "bce",
+    real_logits: torch.Tensor | None = None,
+    lambda_ssim: float = 0.0,
+    perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    lambda_perceptual: float = 0.0,
 ) -> dict[str, torch.Tensor]:
-    """Named generator terms: ``adv`` = BCE(D(G(blur)), 1), ``pix`` = the pixel term
-    (default L1(G(blur), sharp), images in [-1, 1]), ``fft`` (only when lambda_fft > 0),
-    ``total`` = lambda_adv·adv + lambda_pix·pix + lambda_fft·fft."""
-    adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-    pix = PIXEL_LOSSES[pixel](fake, sharp)
-    out = {"adv": adv, "pix": pix, "total": lambda_adv * adv + lambda_pix * pix}
-    if lambda_fft > 0:
-        out["fft"] = fft_loss(fake, sharp)
-        out["total"] = out["total"] + lambda_fft * out["fft"]
+    """Named generator terms: ``adv`` (default BCE(D(G(blur)), 1)), ``pix`` = the pixel term
+    (default L1(G(blur), sharp), images in [-1, 1]), ``fft``, ``ssim`` and ``perceptual``
+    (only when weighted > 0), ``total`` = lambda_adv·adv + lambda_pix·pix + the weighted rest."""
+    out = content_loss(fake, sharp, lambda_pix, pixel, lambda_fft, lambda_ssim)
+    out["adv"] = adversarial_loss(fake_logits, adversarial, real_logits)
+    out["total"] = out["total"] + lambda_adv * out["adv"]
+    if lambda_perceptual > 0:
+        if perceptual is None:
+            raise ValueError("lambda_perceptual > 0 needs a perceptual loss module")
+        out["perceptual"] = perceptual(fake, sharp)
+        out["total"] = out["total"] + lambda_perceptual * out["perceptual"]
     return out

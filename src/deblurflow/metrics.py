@@ -86,21 +86,24 @@ def _gaussian_taps(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     return taps / taps.sum()
 
 
-def ssim_torch(gt: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def ssim_torch(
+    gt: torch.Tensor, out: torch.Tensor, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """Per-image SSIM (N,) of float (N, C, H, W) batches in [0, 255] (H, W >= 11).
 
     Same numbers as ``ssim`` (skimage, Gaussian window, population covariance, data range 255,
-    mean over channels). Computed in float64: the variance terms E[x²] − E[x]² cancel badly in
-    float32 for flat regions.
+    mean over channels). Computed in float64 by default: the variance terms E[x²] − E[x]²
+    cancel badly in float32 for flat regions (float32 is close enough for a training loss).
+    Differentiable.
     """
     _check_tensor_pair(gt, out)
     n, c, h, w = gt.shape
-    taps = _gaussian_taps(gt.device, torch.float64)
+    taps = _gaussian_taps(gt.device, dtype)
     k = taps.numel()
     if h < k or w < k:
         raise ValueError(f"SSIM needs images of at least {k}x{k}, got {h}x{w}")
-    x = gt.double()
-    y = out.double()
+    x = gt.to(dtype)
+    y = out.to(dtype)
     # All five local moments in one grouped separable convolution.
     stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)  # (N, 5C, H, W)
     groups = 5 * c

@@ -7,6 +7,7 @@ out-of-range value raises one ``ParamsError`` naming the full key (``train.lr_g`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -144,18 +145,34 @@ class PrepareParams:
 class ModelParams:
     """Generator and discriminator architecture (built by name)."""
 
-    generator: Literal["resnet", "nafnet"] = "resnet"
-    channels: int = 64  #: width of the generator's first conv (seed: 64; nafnet: its width)
+    generator: Literal["resnet", "nafnet", "tblock"] = "resnet"
+    #: width of the generator's first conv (seed: 64; nafnet: its width; tblock: the width
+    #: of l2 and of the t-blocks, published 64)
+    channels: int = 64
     res_blocks: int = 6  #: resnet: residual blocks at 1/4 resolution (seed: 6)
     global_residual: bool = True  #: resnet: output = input + G(input) (seed 002)
+    norm: Literal["instance", "batch", "none"] = "instance"  #: resnet: normalisation layers
+    #: resnet up-sampling: 3x3 (DeblurGAN) or 4x4 (HUST) stride-2 transposed convs, or
+    #: bilinear x2 followed by a 3x3 conv
+    upsample: Literal["transposed3", "transposed4", "bilinear"] = "transposed3"
+    dropout: float = 0.0  #: resnet: dropout between the two convs of a residual block
     enc_blocks: tuple[int, ...] = (1, 1, 1)  #: nafnet: blocks per encoder level (width doubles)
     middle_blocks: int = 1  #: nafnet: blocks at the lowest resolution
     dec_blocks: tuple[int, ...] | None = None  #: nafnet: per level, top first; null = enc
     discriminator: Literal["patchgan"] = "patchgan"
     d_channels: int = 64  #: width of the discriminator's first conv (seed: 64)
+    d_norm: Literal["batch", "instance", "none"] = "batch"  #: none/instance for WGAN-GP
+    d_layers: int = 3  #: stride-2 convs of the PatchGAN: 3 = 70x70 patches
 
     def __post_init__(self) -> None:
         _check(1 <= self.channels <= 1024, "model.channels", "must be in [1, 1024]")
+        _check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
+        _check(1 <= self.d_layers <= 6, "model.d_layers", "must be in [1, 6]")
+        _check(
+            self.generator != "tblock" or self.channels % 4 == 0,
+            "model.channels",
+            "must be a multiple of 4 for the tblock generator (four parallel branches)",
+        )
         _check(0 <= self.res_blocks <= 64, "model.res_blocks", "must be in [0, 64]")
         _check(1 <= self.d_channels <= 1024, "model.d_channels", "must be in [1, 1024]")
         # Saved generator files and torch.load give lists back: keep one type for comparisons.
@@ -189,13 +206,34 @@ class TrainParams:
     beta1: float = 0.5
     beta2: float = 0.999
     lambda_adv: float = 1.0  #: weight of the adversarial term in the generator loss
+    #: bce (seeds) | lsgan | wgan_gp (DeblurGAN) | ragan_ls (DeblurGAN-v2)
+    adversarial: Literal["bce", "lsgan", "wgan_gp", "ragan_ls"] = "bce"
+    gp_weight: float = 10.0  #: wgan_gp: weight of the gradient penalty in the critic loss
     pixel_loss: Literal["l1", "mse", "charbonnier", "psnr"] = "l1"  #: the lambda_pix term
     lambda_fft: float = 0.0  #: weight of the FFT (frequency) L1 term; 0 = off
+    lambda_ssim: float = 0.0  #: weight of the 1 - SSIM term (Hacettepe: 0.3); 0 = off
+    lambda_perceptual: float = 0.0  #: weight of the VGG feature MSE term; 0 = off
+    #: VGG layer of the perceptual term: vgg19.conv3_3 (DeblurGAN), vgg16.block3_conv3 (Keras
+    #: name, after its ReLU), vgg19.relu3_3...
+    perceptual_layer: str = "vgg19.conv3_3"
+    #: imagenet = torchvision's IMAGENET1K_V1; random = untrained VGG (offline tests only)
+    perceptual_weights: Literal["imagenet", "random"] = "imagenet"
     optimizer: Literal["adam", "adamw"] = "adam"  #: for both networks
     weight_decay: float = 0.0  #: decoupled (AdamW) or L2 (Adam) weight decay, both networks
-    schedule: Literal["constant", "cosine"] = "constant"  #: learning-rate schedule per step
+    #: constant (seeds) | cosine (per step) | linear_decay (constant, then linear, DeblurGAN)
+    #: | plateau (x plateau_factor after plateau_patience epochs without a better plateau_metric)
+    schedule: Literal["constant", "cosine", "linear_decay", "plateau"] = "constant"
     warmup_steps: int = 0  #: linear warm-up from lr/warmup_steps to lr
-    lr_min: float = 0.0  #: cosine: the learning rate at the last step, as a share of lr
+    lr_min: float = 0.0  #: cosine, linear_decay: the lr at the last step, as a share of lr
+    decay_start: float = 0.5  #: linear_decay: share of the steps at constant lr
+    plateau_metric: Literal["val_loss", "val_l1", "val_psnr", "val_ssim"] = "val_loss"
+    plateau_factor: float = 0.5  #: plateau: lr multiplier at each plateau
+    plateau_patience: int = 5  #: plateau: epochs without improvement before lowering lr
+    #: stop after this many epochs without a better early_stop_metric; null = never
+    early_stop_patience: int | None = None
+    early_stop_metric: Literal["val_loss", "val_l1", "val_psnr", "val_ssim"] = "val_loss"
+    rotate90: bool = False  #: augmentation: random 90-degree rotations (square crops only)
+    color_jitter: float = 0.0  #: augmentation: brightness/contrast/saturation within 1 +- this
     log_every: int = 10  #: steps between loss logs
     val_max_images: int | None = None  #: cap on validation images per epoch; None = all
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -221,7 +259,28 @@ class TrainParams:
         for key in ("beta1", "beta2"):
             _check(0 <= getattr(self, key) < 1, f"train.{key}", "must be in [0, 1)")
         _check(self.lambda_adv >= 0, "train.lambda_adv", "must be >= 0")
-        _check(self.lambda_fft >= 0, "train.lambda_fft", "must be >= 0")
+        for key in ("lambda_fft", "lambda_ssim", "lambda_perceptual", "gp_weight"):
+            _check(getattr(self, key) >= 0, f"train.{key}", "must be >= 0")
+        _check(
+            re.fullmatch(r"vgg(16|19)\.((conv|relu)\d_\d|block\d_conv\d)", self.perceptual_layer)
+            is not None,
+            "train.perceptual_layer",
+            "must name a VGG layer: vgg19.conv3_3, vgg19.relu3_3 or vgg16.block3_conv3 style",
+        )
+        _check(0 <= self.decay_start <= 1, "train.decay_start", "must be in [0, 1]")
+        _check(0 < self.plateau_factor < 1, "train.plateau_factor", "must be in (0, 1)")
+        _check(self.plateau_patience >= 1, "train.plateau_patience", "must be >= 1")
+        _check(
+            self.early_stop_patience is None or self.early_stop_patience >= 1,
+            "train.early_stop_patience",
+            "must be >= 1 or null",
+        )
+        _check(0 <= self.color_jitter < 1, "train.color_jitter", "must be in [0, 1)")
+        _check(
+            not self.rotate90 or self.crop is not None,
+            "train.rotate90",
+            "needs square crops (set train.crop): whole frames are not square",
+        )
         _check(0 <= self.weight_decay < 1, "train.weight_decay", "must be in [0, 1)")
         _check(self.warmup_steps >= 0, "train.warmup_steps", "must be >= 0")
         _check(0 <= self.lr_min <= 1, "train.lr_min", "must be in [0, 1] (a share of lr)")

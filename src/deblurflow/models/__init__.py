@@ -20,6 +20,7 @@ from deblurflow.atomic import atomic_path
 from deblurflow.models.discriminator import PatchGANDiscriminator
 from deblurflow.models.generator import ResNetGenerator
 from deblurflow.models.nafnet import NAFNetGenerator
+from deblurflow.models.tblock import TBlockGenerator
 from deblurflow.params import ModelParams, to_dict
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "NAFNetGenerator",
     "PatchGANDiscriminator",
     "ResNetGenerator",
+    "TBlockGenerator",
     "build_discriminator",
     "build_generator",
     "clean_state_dict",
@@ -43,6 +45,7 @@ FORMAT = "deblurflow-generator/1"
 GENERATORS: dict[str, Callable[[ModelParams], nn.Module]] = {
     "resnet": ResNetGenerator.from_params,
     "nafnet": NAFNetGenerator.from_params,
+    "tblock": TBlockGenerator.from_params,
 }
 #: name (``model.discriminator``) -> constructor from ModelParams
 DISCRIMINATORS: dict[str, Callable[[ModelParams], nn.Module]] = {

@@ -44,6 +44,7 @@ def code_fingerprint() -> str:
     files = [
         *sorted((PACKAGE / "training").glob("*.py")),
         PACKAGE / "losses.py",
+        PACKAGE / "perceptual.py",
         *sorted((PACKAGE / "models").glob("*.py")),
     ]
     h = hashlib.sha256()
@@ -160,7 +161,7 @@ def read_history(ckpt_dir: Path) -> list[dict[str, float]]:
 
 HISTORY_COLUMNS = (
     "epoch", "step", "loss_g", "loss_d", "loss_adv", "loss_pix",
-    "val_l1", "val_psnr", "val_ssim", "val_psnr_input", "seconds", "images_per_s",
+    "val_l1", "val_psnr", "val_ssim", "val_loss", "val_psnr_input", "seconds", "images_per_s",
 )  # fmt: skip
 
 

@@ -19,8 +19,10 @@ from torch import nn
 from tqdm import tqdm
 
 from ..distributed import mean_over_ranks
+from ..losses import content_loss
 from ..models import build_discriminator, build_generator
 from ..params import Params, TrainParams
+from ..perceptual import PerceptualLoss
 from ..prepare import fingerprint, load_split
 from ..runtime import Runtime, maybe_compile
 from .checkpoint import (
@@ -30,7 +32,7 @@ from .checkpoint import (
     write_epoch,
 )
 from .pairs import DEVICE_DATA_SHARE, PairStore, epoch_batches
-from .schedule import lr_factor, set_lr
+from .schedule import lr_factor, plateau_scale, set_lr, should_stop
 from .step import LOSS_NAMES, gan_step
 from .validation import validate
 
@@ -75,7 +77,7 @@ def train(
     models = build_models(params, runtime)
 
     result = TrainResult()
-    step = restore(models, ckpt_dir, key, runtime, tp.epochs, result)
+    step = restore(models, ckpt_dir, key, runtime, tp, result)
     if runtime.is_main and on_start:
         on_start(result.history)
     G = maybe_compile(wrap(models.gen) if wrap else models.gen, tp.compile)
@@ -85,7 +87,12 @@ def train(
 
     # Validation, its input baseline and the history's metrics are rank 0's alone: every
     # rank holds the same weights, so validating on all of them would repeat the same work.
-    baseline = validate(None, val_store, runtime, tp.val_max_images) if runtime.is_main else {}
+    content = val_content_loss(params)
+    baseline = (
+        validate(None, val_store, runtime, tp.val_max_images, content=content)
+        if runtime.is_main
+        else {}
+    )
     if runtime.is_main:
         log.info(
             "training on %s: %d train / %d val frames %dx%d, crop %s, %d steps/epoch, "
@@ -95,12 +102,23 @@ def train(
         )  # fmt: skip
 
     for epoch in range(result.resumed_from + 1, tp.epochs + 1):
+        # Every rank holds the same history (rank 0's metrics are broadcast below), so all
+        # agree on the plateau factor and on stopping.
+        if should_stop(tp, result.history):
+            log.info("early stop after epoch %d: %d epochs without a better %s",
+                     epoch - 1, tp.early_stop_patience, tp.early_stop_metric)  # fmt: skip
+            break
+        scale = plateau_scale(tp, result.history)
         row, seconds, step = run_epoch(
-            params, epoch, step, G, D, models, train_store, plan, runtime, on_log
+            params, epoch, step, G, D, models, train_store, plan, runtime, on_log, scale
         )
         if runtime.is_main:
-            row.update(validate(models.gen, val_store, runtime, tp.val_max_images))
+            row.update(validate(models.gen, val_store, runtime, tp.val_max_images, content=content))
             row["val_psnr_input"] = baseline["val_psnr"]
+        if runtime.world_size > 1 and (tp.schedule == "plateau" or tp.early_stop_patience):
+            shared = [row]  # rank 0's validation decides the plateau factor and stopping
+            torch.distributed.broadcast_object_list(shared, src=0)
+            row = shared[0]
         row["seconds"] = seconds
         row["images_per_s"] = plan.steps * plan.global_batch / seconds
         result.history.append(row)
@@ -155,6 +173,7 @@ class Models:
     disc: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
+    perceptual: nn.Module | None = None  #: frozen VGG features when lambda_perceptual > 0
 
 
 def build_models(params: Params, runtime: Runtime) -> Models:
@@ -166,22 +185,44 @@ def build_models(params: Params, runtime: Runtime) -> Models:
     kw = {"betas": (tp.beta1, tp.beta2), "weight_decay": tp.weight_decay, "fused": True}
     opt_g = optimizer(gen.parameters(), lr=tp.lr_g, **kw)
     opt_d = optimizer(disc.parameters(), lr=tp.lr_d, **kw)
-    return Models(gen, disc, opt_g, opt_d)
+    perceptual = None
+    if tp.lambda_perceptual > 0:
+        pretrained = tp.perceptual_weights == "imagenet"
+        perceptual = runtime.place(PerceptualLoss(tp.perceptual_layer, pretrained))
+    return Models(gen, disc, opt_g, opt_d, perceptual)
+
+
+def val_content_loss(params: Params) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The generator's loss terms that need no network (pixel, FFT, SSIM), as ``val_loss``:
+    what Hacettepe's plateau schedule and early stopping watch."""
+    tp = params.train
+
+    def content(fake: torch.Tensor, sharp: torch.Tensor) -> torch.Tensor:
+        return content_loss(
+            fake, sharp, params.lambda_pix, tp.pixel_loss, tp.lambda_fft, tp.lambda_ssim
+        )["total"]
+
+    return content
 
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 def restore(
-    models: Models, ckpt_dir: Path, key: dict, runtime: Runtime, epochs: int, result: TrainResult
+    models: Models,
+    ckpt_dir: Path,
+    key: dict,
+    runtime: Runtime,
+    tp: TrainParams,
+    result: TrainResult,
 ) -> int:
     """Load the last matching checkpoint into ``models`` and ``result``; returns the step count
     to continue from (0 for a fresh start, which also clears the old checkpoints)."""
     state = load_resumable(ckpt_dir, key, runtime.device)
-    if state is not None and state["epoch"] >= epochs:
+    if state is not None and (state["epoch"] >= tp.epochs or should_stop(tp, state["history"])):
         # DVC reruns a finished train stage only when asked to (`dvc repro -f`, lost outputs):
         # that is a request to train again, not to return the old weights.
-        log.info("%s/last.pt already finished %d epochs; training again", ckpt_dir, epochs)
+        log.info("%s/last.pt already finished (epoch %d); training again", ckpt_dir, state["epoch"])
         state = None
     if state is None:
         if runtime.is_main:
@@ -208,8 +249,11 @@ def run_epoch(
     plan: EpochPlan,
     runtime: Runtime,
     on_log: Callable[[dict[str, float], int], None] | None,
+    scale: float = 1.0,
 ) -> tuple[dict[str, float], float, int]:
-    """One epoch of GAN steps: (row with epoch, step and mean losses, seconds, step count)."""
+    """One epoch of GAN steps: (row with epoch, step and mean losses, seconds, step count).
+
+    ``scale`` multiplies the learning rates for the whole epoch (the plateau schedule's)."""
     tp = params.train
     # Every rank draws the same global batch and takes its own slice, so N ranks see
     # distinct shards and together reproduce a single process with the global batch.
@@ -228,13 +272,17 @@ def run_epoch(
         leave=False,
     )
     for i, index in enumerate(bar, start=1):
-        blur, sharp = store.crops(index, plan.crop, crop_gen, plan.mine)  # (B, 3, ch, cw) each
-        factor = lr_factor(tp, step, tp.epochs * plan.steps)
+        blur, sharp = store.crops(  # (B, 3, ch, cw) each
+            index, plan.crop, crop_gen, plan.mine, tp.rotate90, tp.color_jitter
+        )
+        factor = lr_factor(tp, step, tp.epochs * plan.steps) * scale
         set_lr(models.opt_g, tp.lr_g * factor)
         set_lr(models.opt_d, tp.lr_d * factor)
         losses = gan_step(
             G, D, models.opt_g, models.opt_d, blur, sharp, runtime, tp.lambda_adv,
-            params.lambda_pix, tp.pixel_loss, tp.lambda_fft,
+            params.lambda_pix, tp.pixel_loss, tp.lambda_fft, adversarial=tp.adversarial,
+            gp_weight=tp.gp_weight, lambda_ssim=tp.lambda_ssim, perceptual=models.perceptual,
+            lambda_perceptual=tp.lambda_perceptual,
         )  # fmt: skip
         step += 1
         sums.add(losses)

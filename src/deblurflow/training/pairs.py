@@ -78,15 +78,26 @@ class PairStore:
         crop: tuple[int, int],
         generator: torch.Generator,
         part: slice = slice(None),
+        rotate90: bool = False,
+        jitter: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Random paired crops + flips of the items ``index[part]``: two (b, 3, ch, cw) in [-1, 1].
 
         The random positions and flips are drawn for the whole ``index`` (the global batch), so
         a rank that takes only its ``part`` gets the same crops a single process would.
+        ``rotate90`` (square crops) adds random transposes, so with the flips every 90-degree
+        rotation occurs; ``jitter`` > 0 applies ``color_jitter`` with that strength. Blur and
+        sharp always get the same transforms.
         """
         ch, cw = crop
+        if rotate90 and ch != cw:
+            raise ValueError(f"90-degree rotations need square crops, got {ch}x{cw}")
         dev = self.blur.device
         rand = torch.rand(index.numel(), 4, device=dev, generator=generator)[part]
+        # Drawn only when asked for, so runs without augmentation keep their random stream.
+        aug = None
+        if rotate90 or jitter > 0:
+            aug = torch.rand(index.numel(), 4, device=dev, generator=generator)[part]
         index = index[part]
         ys = (rand[:, 0] * (self.h - ch + 1)).long()
         xs = (rand[:, 1] * (self.w - cw + 1)).long()
@@ -102,11 +113,38 @@ class PairStore:
             x = take(a)
             x = torch.where((rand[:, 2] < 0.5)[:, None, None, None], x.flip(2), x)  # horizontal
             x = torch.where((rand[:, 3] < 0.5)[:, None, None, None], x.flip(1), x)  # vertical
+            if rotate90:
+                x = torch.where((aug[:, 0] < 0.5)[:, None, None, None], x.transpose(1, 2), x)
             if self.pinned:
                 x = x.pin_memory()  # torch's caching host allocator: reused, copy-safe
             x = x.to(self.device, non_blocking=True)
             out.append(to_unit(x))
+        if jitter > 0:
+            factors = 1.0 + jitter * (2.0 * aug[:, 1:4] - 1.0)  # (b, 3) in [1 - j, 1 + j]
+            factors = factors.to(out[0].device)
+            ref = (out[1] + 1) / 2  # contrast pivots on the sharp image's mean grey, for both
+            pivot = (ref * LUMA.to(ref.device).view(1, 3, 1, 1)).sum(1).mean((1, 2))  # (b,)
+            out = [color_jitter(x, factors, pivot) for x in out]
         return out[0], out[1]
+
+
+LUMA = torch.tensor([0.299, 0.587, 0.114])  #: ITU-R 601 grey, as torchvision's jitter
+
+
+def color_jitter(x: torch.Tensor, factors: torch.Tensor, pivot: torch.Tensor) -> torch.Tensor:
+    """Brightness, contrast and saturation of (b, 3, h, w) images in [-1, 1].
+
+    ``factors`` (b, 3) = (brightness, contrast, saturation) multipliers; contrast scales the
+    distance to the grey level ``pivot`` (b,) (in [0, 1]), saturation each pixel's distance to
+    its own grey. Every step is the same function for blur and sharp, so pairs stay aligned.
+    """
+    u = (x + 1) / 2
+    b, c, s = (f.view(-1, 1, 1, 1) for f in factors.unbind(1))
+    u = (u * b).clamp(0, 1)
+    u = ((u - pivot.view(-1, 1, 1, 1)) * c + pivot.view(-1, 1, 1, 1)).clamp(0, 1)
+    grey = (u * LUMA.to(u.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    u = (grey + (u - grey) * s).clamp(0, 1)
+    return u * 2 - 1
 
 
 def epoch_batches(

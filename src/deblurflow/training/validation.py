@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -18,8 +20,11 @@ def validate(
     runtime: Runtime,
     max_images: int | None = None,
     batch: int = 4,
+    content: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """Mean L1 (on [-1, 1]), PSNR and SSIM (on uint8-rounded RGB) over whole val frames.
+    """Mean L1 (on [-1, 1]), PSNR and SSIM (on uint8-rounded RGB) over whole val frames, and
+    ``val_loss`` = mean ``content(out, sharp)`` (the generator's loss without the terms that
+    need a network) when ``content`` is given.
 
     ``generator=None`` measures the blurred input itself (the do-nothing baseline).
     """
@@ -30,6 +35,7 @@ def validate(
     l1 = torch.zeros((), device=runtime.device, dtype=torch.float64)
     psnr = torch.zeros_like(l1)
     ssim = torch.zeros_like(l1)
+    loss = torch.zeros_like(l1)
     for start in range(0, n, batch):
         sl = slice(start, min(n, start + batch))
         blur = to_unit(store.blur[sl].to(runtime.device, non_blocking=True))  # (b, 3, H, W)
@@ -44,10 +50,15 @@ def validate(
                 out = generator(x)
             out = out[..., :h, :w].float()
         l1 += (out - sharp).abs().mean(dim=(1, 2, 3)).sum().double()
+        if content is not None:
+            loss += content(out, sharp).double() * out.shape[0]  # a batch mean -> a sum
         out255 = ((out + 1) * 127.5).round().clamp(0, 255)
         gt255 = ((sharp + 1) * 127.5).round()
         psnr += psnr_torch(gt255, out255).double().clamp(max=100.0).sum()
         ssim += ssim_torch(gt255, out255).double().sum()
     if generator is not None and was_training:
         generator.train()
-    return {"val_l1": (l1 / n).item(), "val_psnr": (psnr / n).item(), "val_ssim": (ssim / n).item()}
+    row = {"val_l1": (l1 / n).item(), "val_psnr": (psnr / n).item(), "val_ssim": (ssim / n).item()}
+    if content is not None:
+        row["val_loss"] = (loss / n).item()
+    return row

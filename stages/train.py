@@ -63,9 +63,13 @@ def run_training(args: argparse.Namespace, params: Params, runtime: Runtime) -> 
     # A copy of the run file inside the persisted checkpoints folder lets a resumed run
     # continue the MLflow run it was killed in.
     resume_file = args.checkpoints / "mlflow_run.json"
+    # Read before training starts: a fresh start deletes it, and its run must not stay RUNNING.
+    prior = tracking.read_run_id(resume_file, quiet=True)
 
     def on_start(history):
-        tracking.start_training_run(tracker, history, flatten(params), args.run_file, resume_file)
+        tracking.start_training_run(
+            tracker, history, flatten(params), args.run_file, resume_file, prior
+        )
 
     def on_epoch(history, generator):
         row = history[-1]

@@ -152,9 +152,11 @@ def load_generator(
     except Exception as exc:  # torch raises several types for truncated/foreign files
         # torch's refusal spans many lines of advice on how to load the file anyway: keep the
         # line that says why.
-        text = str(exc)
-        why = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()[0]
-        if "Unsupported global" in why:
+        advice = ("Weights only load failed", "Please file an issue", "Check the documentation")
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if not ln.startswith(advice)), lines[0] if lines else "")
+        why = why.removeprefix("WeightsUnpickler error: ")
+        if "global" in why.lower():
             raise ModelFileError(
                 f"{path}: refused, it holds Python objects that could run code ({why})"
             ) from None

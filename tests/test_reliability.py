@@ -4,6 +4,7 @@ test_reliability_slow.py.)"""
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import socket
@@ -101,6 +102,7 @@ def test_full_disk_during_a_write_names_path_and_size(tmp_path, monkeypatch):
         return Full(f) if "w" in mode and str(path).startswith(str(tmp_path)) else f
 
     monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(io, "open", fake_open)  # pathlib's
     target = tmp_path / "history.json"
     with pytest.raises(OSError) as info:
         atomic.write_text(target, "x" * 3 * 2**20)

@@ -72,9 +72,14 @@ def preallocate(path: str | Path, size: int) -> None:
 
 def fsync_path(path: str | Path) -> None:
     """Flush a file's or a folder's content to the disk (a folder: its entries, i.e. renames)."""
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if Path(path).is_dir() else 0))
+    folder = Path(path).is_dir()
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if folder else 0))
     try:
         os.fsync(fd)
+    except OSError as exc:
+        # Some file systems (e.g. some network mounts) cannot fsync a folder; the file is.
+        if not (folder and exc.errno in (errno.EINVAL, errno.ENOTSUP)):
+            raise
     finally:
         os.close(fd)
 

@@ -20,7 +20,7 @@ def main() -> int:
     def body() -> None:
         fetch_raw(load_params(args.params), args.out, args.downloads)
 
-    return stage.run("download", body, (SourceError,))
+    return stage.run("download", body, (SourceError,), clean=[args.out])
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ def main() -> int:
     ap.add_argument("--samples", type=Path, default=Path("metrics/samples"))
     ap.add_argument("--run-file", type=Path, default=Path("models/mlflow_run.json"))
     args = ap.parse_args()
-    return stage.run("evaluate", lambda: run_evaluate(args), (DeviceError,))
+    return stage.run(
+        "evaluate", lambda: run_evaluate(args), (DeviceError,),
+        clean=[args.metrics, args.per_image, args.samples],
+    )  # fmt: skip
 
 
 def run_evaluate(args: argparse.Namespace) -> None:

@@ -29,7 +29,7 @@ def main() -> int:
             ", ".join(info["sequences"]["val"]), args.out,
         )  # fmt: skip
 
-    return stage.run("prepare", body)
+    return stage.run("prepare", body, clean=[args.out])
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ def main() -> int:
     ap.add_argument("--metrics", type=Path, default=Path("metrics/select.json"))
     ap.add_argument("--run-file", type=Path, default=Path("models/mlflow_run.json"))
     args = ap.parse_args()
-    return stage.run("select", lambda: select(args), (CheckpointError,))
+    return stage.run(
+        "select", lambda: select(args), (CheckpointError,), clean=[args.out, args.metrics]
+    )
 
 
 def select(args: argparse.Namespace) -> None:

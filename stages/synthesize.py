@@ -30,7 +30,7 @@ def main() -> int:
             counts["skipped_sequences"], args.out,
         )  # fmt: skip
 
-    return stage.run("synthesize", body)
+    return stage.run("synthesize", body, clean=[args.out])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from deblurflow.inference import deblur
 from deblurflow.params import Params, flatten, load_params
 from deblurflow.prepare import load_split
 from deblurflow.runtime import Runtime, pick_runtime
-from deblurflow.training.checkpoint import CheckpointError, write_history_csv
+from deblurflow.training.checkpoint import CheckpointError, read_history, write_history_csv
 from deblurflow.training.loop import train
 
 # Failures that mark the MLflow run FAILED (anything else, e.g. Ctrl-C, marks it KILLED).
@@ -42,7 +42,20 @@ def main() -> int:
             run_training(args, params, runtime)
         return 0
 
-    return stage.run("train", body, (CheckpointError, RuntimeError))
+    outputs = [args.checkpoints, args.history, args.run_file]
+    return stage.run(
+        "train", body, (CheckpointError, RuntimeError), clean=outputs,
+        on_interrupt=lambda: stopped_at(args.checkpoints),
+    )  # fmt: skip
+
+
+def stopped_at(ckpt_dir: Path) -> str:
+    """Where a stopped training can go on from, in one line."""
+    try:
+        done = int(read_history(ckpt_dir)[-1]["epoch"])
+    except (CheckpointError, IndexError, KeyError, ValueError):
+        return "no epoch was complete; `dvc repro` starts training again"
+    return f"epochs 1-{done} are saved in {ckpt_dir}; `dvc repro` resumes after epoch {done}"
 
 
 def run_training(args: argparse.Namespace, params: Params, runtime: Runtime) -> None:
@@ -50,9 +63,13 @@ def run_training(args: argparse.Namespace, params: Params, runtime: Runtime) -> 
     # A copy of the run file inside the persisted checkpoints folder lets a resumed run
     # continue the MLflow run it was killed in.
     resume_file = args.checkpoints / "mlflow_run.json"
+    # Read before training starts: a fresh start deletes it, and its run must not stay RUNNING.
+    prior = tracking.read_run_id(resume_file, quiet=True)
 
     def on_start(history):
-        tracking.start_training_run(tracker, history, flatten(params), args.run_file, resume_file)
+        tracking.start_training_run(
+            tracker, history, flatten(params), args.run_file, resume_file, prior
+        )
 
     def on_epoch(history, generator):
         row = history[-1]

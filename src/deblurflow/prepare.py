@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from deblurflow.atomic import atomic_dir, write_json
+from deblurflow.atomic import atomic_dir, ensure_space, preallocate, write_json
 from deblurflow.images import read_rgb
 from deblurflow.params import PrepareParams
 
@@ -70,17 +70,20 @@ def prepared_writer(
     manifest (``rows[split][i]`` has sequence, frame, blur, sharp) and ``info`` are written and
     the folder replaces ``out_dir`` whole; after an error nothing of it stays.
     """
+    # A memory map on a full disk dies of SIGBUS, with no message and no clean-up: check the
+    # space first, then reserve each file's blocks before mapping it.
+    needed = sum(len(KINDS) * counts[split] * height * width * 3 for split in counts)
+    ensure_space(out_dir, needed + 2**20)
     with atomic_dir(out_dir) as tmp:
-        arrays = {
-            (split, kind): np.lib.format.open_memmap(
-                array_path(tmp, split, kind),
-                mode="w+",
-                dtype=np.uint8,
-                shape=(counts[split], height, width, 3),
-            )
-            for split in counts
-            for kind in KINDS
-        }
+        arrays = {}
+        for split in counts:
+            for kind in KINDS:
+                path = array_path(tmp, split, kind)
+                shape = (counts[split], height, width, 3)
+                arrays[(split, kind)] = np.lib.format.open_memmap(
+                    path, mode="w+", dtype=np.uint8, shape=shape
+                )
+                preallocate(path, path.stat().st_size)
         yield arrays
         for array in arrays.values():
             array.flush()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import atomic
+from .tracking_faults import artifact_mismatch, bound_http_and_logs, one_line
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class Tracker:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self.run_id: str | None = None
+        self.artifacts = True  #: False when the store's artifact folder is not this workspace's
         self._client = None
 
     def _safe(self, what: str, fn: Callable[[], Any]) -> Any:
@@ -105,13 +107,14 @@ class Tracker:
                 "stage, training and the DVC metrics files are not affected",
                 what,
                 type(exc).__name__,
-                exc,
+                one_line(exc),
             )
             return None
 
     def _connect(self) -> Any:
         from mlflow.tracking import MlflowClient
 
+        bound_http_and_logs()
         root = repo_root()
         team_server = os.environ.get("MLFLOW_TRACKING_URI")
         uri = tracking_uri(root)
@@ -125,6 +128,10 @@ class Tracker:
             exp_id = client.create_experiment(EXPERIMENT, artifact_location=artifacts)
         else:
             exp_id = exp.experiment_id
+            moved = None if team_server else artifact_mismatch(exp.artifact_location, root)
+            if moved:
+                log.warning(moved)
+                self.artifacts = False
         self._client = client
         return client, exp_id, uri
 
@@ -183,14 +190,14 @@ class Tracker:
             )
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        if self.run_id and Path(path).exists():
+        if self.run_id and self.artifacts and Path(path).exists():
             self._safe(
                 f"logging artifact {path}",
                 lambda: self._client.log_artifact(self.run_id, str(path), artifact_path),
             )
 
     def log_artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
-        if self.run_id and Path(folder).is_dir():
+        if self.run_id and self.artifacts and Path(folder).is_dir():
             self._safe(
                 f"logging artifacts {folder}",
                 lambda: self._client.log_artifacts(self.run_id, str(folder), artifact_path),
@@ -198,7 +205,7 @@ class Tracker:
 
     def log_image(self, image: Any, artifact_file: str) -> None:
         """A uint8 RGB (H, W, 3) array as a PNG artifact of the run."""
-        if self.run_id:
+        if self.run_id and self.artifacts:
             self._safe(
                 f"logging image {artifact_file}",
                 lambda: self._client.log_image(self.run_id, image, artifact_file=artifact_file),
@@ -207,6 +214,25 @@ class Tracker:
     def finish(self, status: str = "FINISHED") -> None:
         if self.run_id:
             self._safe("closing the run", lambda: self._client.set_terminated(self.run_id, status))
+
+
+# --- a run that will never finish is not left RUNNING ---
+
+
+def end_superseded(tracker: Tracker, run_id: str) -> None:
+    """Mark ``run_id`` KILLED when it is still RUNNING: a fresh training run replaces it (its
+    checkpoints were of other params or code), so it will never finish."""
+
+    def go() -> None:
+        client = tracker._client
+        if client is None:
+            client, _, _ = tracker._connect()
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_tag(run_id, "superseded_by", tracker.run_id or "")
+            client.set_terminated(run_id, "KILLED")
+            log.info("MLflow run %s was left RUNNING by a stopped training: marked KILLED", run_id)
+
+    tracker._safe(f"closing the superseded run {run_id}", go)
 
 
 def epoch_metrics(row: dict[str, float]) -> dict[str, float]:
@@ -224,6 +250,7 @@ def start_training_run(
     params: dict[str, Any],
     run_file: str | Path,
     resume_file: str | Path,
+    prior_run_id: str | None = None,
 ) -> None:
     """The train stage's run: continue the one a killed training was in, else start a new one.
 
@@ -232,7 +259,8 @@ def start_training_run(
     the run it names is continued (tagged ``resumed_from_epoch``, with the epoch metrics a kill
     may have lost logged again) instead of being left dangling. A new run is named
     ``$DVC_EXP_NAME`` and gets the flattened ``params`` and the DVC/git/data tags. Both files
-    then record the run id.
+    then record the run id. ``prior_run_id`` (read from ``resume_file`` before the training
+    cleared it) is marked KILLED when a fresh run supersedes it while it is still RUNNING.
     """
     resumed_from = int(history[-1]["epoch"]) if history else 0
     previous = read_run_id(resume_file, quiet=True) if resumed_from else None
@@ -246,6 +274,8 @@ def start_training_run(
                 tracker.log_metrics(epoch_metrics(row), int(row["epoch"]))
     if not tracker.run_id and tracker.enabled:
         tracker.start(os.environ.get("DVC_EXP_NAME"), params, run_tags())
+    if prior_run_id and prior_run_id != tracker.run_id and tracker.enabled:
+        end_superseded(tracker, prior_run_id)
     write_run_file(run_file, tracker)
     write_run_file(resume_file, tracker)
 

@@ -9,6 +9,7 @@ so the architecture travels with the weights and a file from an untrusted source
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from deblurflow.atomic import atomic_path
+from deblurflow.atomic import write_bytes
 from deblurflow.models.discriminator import PatchGANDiscriminator
 from deblurflow.models.generator import ResNetGenerator
 from deblurflow.models.nafnet import NAFNetGenerator
@@ -131,8 +132,11 @@ def save_generator(
         "state_dict": clean_state_dict(generator.state_dict()),
         **extra,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # Serialised in memory first: a full disk is then a plain ENOSPC with the size needed
+    # (DiskFullError), not torch's "unexpected pos" from inside its zip writer.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes(path, buffer.getbuffer())
 
 
 def load_generator(
@@ -149,8 +153,18 @@ def load_generator(
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated/foreign files
+        # torch's refusal spans many lines of advice on how to load the file anyway: keep the
+        # line that says why.
+        advice = ("Weights only load failed", "Please file an issue", "Check the documentation")
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if not ln.startswith(advice)), lines[0] if lines else "")
+        why = why.removeprefix("WeightsUnpickler error: ")
+        if "global" in why.lower():
+            raise ModelFileError(
+                f"{path}: refused, it holds Python objects that could run code ({why})"
+            ) from None
         raise ModelFileError(
-            f"{path}: cannot read generator file (corrupt, truncated or not a torch file): {exc}"
+            f"{path}: cannot read generator file (corrupt, truncated or not a torch file): {why}"
         ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__

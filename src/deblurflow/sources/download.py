@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import time
+import zipfile
 from pathlib import Path, PurePosixPath
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlparse
@@ -141,6 +142,21 @@ def _fetch(url: str, part: Path, meta: Path, timeout_s: float) -> None:
         raise _Retryable(f"got {size} of {total} bytes")
 
 
+def _broken(path: Path, sha256: str | None) -> str | None:
+    """Why a finished download cannot be reused (wrong sha256, unreadable zip), or None.
+
+    Without a sha256 a zip is at least opened: a truncated one has no central directory."""
+    if sha256 is not None:
+        return None if sha256_of(path) == sha256 else "sha256 is not data.sha256"
+    if path.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(path):
+                pass
+        except (zipfile.BadZipFile, OSError) as exc:
+            return f"not a readable zip archive, truncated or corrupt ({exc})"
+    return None
+
+
 def download(
     url: str,
     downloads_dir: Path,
@@ -166,11 +182,14 @@ def download(
     expected = sha256.lower() if sha256 else None
 
     if final.is_file():
-        if expected is None or sha256_of(final) == expected:
+        broken = _broken(final, expected)
+        if broken is None:
             log.info("%s: already downloaded", final)
             return final
-        log.warning("%s: sha256 is not data.sha256; downloading it again", final)
-        final.unlink()
+        # Moved aside, not deleted: it may be the only copy of a very large file.
+        aside = final.with_name(final.name + ".corrupt")
+        os.replace(final, aside)
+        log.warning("%s: %s; moved to %s, downloading it again", final, broken, aside)
     if part.exists() and _read_json(meta).get("url") != url:
         part.unlink()  # a partial download of another URL cannot be continued
 
@@ -182,9 +201,13 @@ def download(
         except _Retryable as exc:
             failures += 1
             if failures > retries:
-                raise SourceError(
-                    f"{url}: download failed after {retries} retries ({exc}); "
+                kept = (
                     f"{part} is kept and the next run resumes it"
+                    if part.exists() and part.stat().st_size
+                    else "nothing was downloaded"
+                )
+                raise SourceError(
+                    f"{url}: download failed after {retries} retries ({exc}); {kept}"
                 ) from exc
             wait = backoff_s * 2 ** (failures - 1)
             log.warning("%s: %s; resuming in %.0f s (%d/%d)", url, exc, wait, failures, retries)

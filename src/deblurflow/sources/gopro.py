@@ -98,7 +98,8 @@ def _copy_frame(
             shutil.copyfileobj(src, out, CHUNK)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise SourceError(
-            f"{archive}: cannot read {info.filename} ({exc}); the archive is corrupt or truncated"
+            f"{archive}: cannot read {info.filename} ({exc}); the archive is corrupt or truncated: "
+            "delete it and run again (a downloaded archive is then fetched again)"
         ) from exc
     except NotImplementedError as exc:  # e.g. Deflate64, written by some Windows zip tools
         raise SourceError(

@@ -13,6 +13,7 @@ The select stage reads these files through this module alone, not through the tr
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 from pathlib import Path
@@ -79,15 +80,27 @@ def load_resumable(ckpt_dir: Path, key: dict[str, Any], device: torch.device) ->
         log.warning("%s is unreadable (%s); starting training from scratch", path, exc)
         return None
     if state.get("format") != CHECKPOINT_FORMAT or state.get("key") != key:
-        old = state.get("key") or {}
-        diff = sorted(k for k in set(key) | set(old) if key.get(k) != old.get(k))
+        changes = key_changes(state.get("key") or {}, key) if state.get("key") else []
         log.warning(
             "%s was trained with different %s; not resuming from it (starting fresh)",
             path,
-            ", ".join(diff) or "format",
+            "; ".join(changes) or "checkpoint format",
         )
         return None
     return state
+
+
+def key_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """What differs between two resume keys, one ``train.lr_g 0.002 -> 0.001`` per leaf key."""
+    out = []
+    for k in sorted(set(old) | set(new), key=str):
+        name, a, b = f"{prefix}{k}", old.get(k, "(unset)"), new.get(k, "(unset)")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += key_changes(a, b, name + ".")
+        elif a != b:
+            what = "data" if name == "data" else "code" if name == "code" else None
+            out.append(f"{what} (fingerprint {a} -> {b})" if what else f"{name} {a!r} -> {b!r}")
+    return out
 
 
 def clear_checkpoints(ckpt_dir: Path) -> None:
@@ -142,8 +155,9 @@ def write_epoch(
         "opt_d": opt_d.state_dict(),
         "history": history,
     }
-    with atomic.atomic_path(ckpt_dir / "last.pt") as tmp:
-        torch.save(state, tmp)
+    buffer = io.BytesIO()  # in memory first: a full disk is then ENOSPC with the size needed
+    torch.save(state, buffer)
+    atomic.write_bytes(ckpt_dir / "last.pt", buffer.getbuffer())
     atomic.write_json(ckpt_dir / "history.json", history)
     keep = keep_epochs(history)
     for p in ckpt_dir.glob("epoch_*.pt"):

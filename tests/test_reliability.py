@@ -1,0 +1,271 @@
+"""Issue 11, fast half: durable writes, one-line faults, tracking that costs seconds, honest
+resume messages, downloads verified before reuse. (Kills, full disks and dvc runs: see
+test_reliability_slow.py.)"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from deblurflow import atomic, stage, tracking
+from deblurflow.models import ModelFileError, load_generator
+from deblurflow.sources import SourceError
+from deblurflow.sources.download import download
+from deblurflow.training.checkpoint import CHECKPOINT_FORMAT, load_resumable
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --- item 2: atomic writes are durable and leave no debris -----------------------------------
+
+
+def test_atomic_write_fsyncs_the_file_then_its_folder(tmp_path, monkeypatch):
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    target = tmp_path / "out" / "last.pt"
+    atomic.write_text(target, "weights")
+    assert target.read_text() == "weights"
+    # The temp file's content first (before the rename), then the folder holding the rename.
+    assert len(synced) == 2
+    assert Path(synced[0]).name.startswith(".last.pt.") and synced[0].endswith(".tmp")
+    assert synced[1] == str(target.parent)
+
+
+def test_stage_start_removes_temp_files_a_killed_writer_left(tmp_path, capsys):
+    ckpt = tmp_path / "checkpoints"
+    ckpt.mkdir()
+    (ckpt / "last.pt").write_bytes(b"good")
+    debris = [ckpt / ".last.pt.k3j2.tmp", tmp_path / ".history.csv.x1.tmp"]
+    for p in debris:
+        p.write_bytes(b"half")
+    (tmp_path / ".prepared.ab.tmp").mkdir()  # an atomic_dir's temp folder
+    seen = []
+    rc = stage.run(
+        "train",
+        lambda: seen.extend(sorted(p.name for p in tmp_path.rglob("*"))),
+        clean=[ckpt, tmp_path / "history.csv", tmp_path / "prepared"],
+    )
+    assert rc == 0
+    assert seen == ["checkpoints", "last.pt"]  # gone before the body ran
+    assert (ckpt / "last.pt").read_bytes() == b"good"
+
+
+def test_dvc_never_caches_an_atomic_temp_file_inside_an_output():
+    out = subprocess.run(
+        ["dvc", "check-ignore", "models/checkpoints/.last.pt.k3j2.tmp", "models/checkpoints/a.pt"],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    )  # fmt: skip
+    assert out.stdout.split() == ["models/checkpoints/.last.pt.k3j2.tmp"]
+
+
+# --- item 3: a full disk is one line naming the path and the space needed -------------------
+
+
+def test_full_disk_during_a_write_names_path_and_size(tmp_path, monkeypatch):
+    import builtins
+
+    real_open = builtins.open
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        f = real_open(path, mode, *args, **kwargs)
+        return Full(f) if "w" in mode and str(path).startswith(str(tmp_path)) else f
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(io, "open", fake_open)  # pathlib's
+    target = tmp_path / "history.json"
+    with pytest.raises(OSError) as info:
+        atomic.write_text(target, "x" * 3 * 2**20)
+    assert str(info.value).startswith(f"no space left on device at {target}, needed ~3 MB (")
+    assert "\n" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # no temp file left
+
+
+# --- item 4: a dead tracking server costs seconds and one line -------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_tracking_server_costs_seconds_and_one_line(monkeypatch, caplog):
+    for what in ("MAX_RETRIES", "BACKOFF_FACTOR", "TIMEOUT"):
+        key = f"MLFLOW_HTTP_REQUEST_{what}"
+        monkeypatch.setenv(key, "1")  # recorded as unset: the test leaves no MLFLOW_* behind
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
+    t0 = time.perf_counter()
+    with caplog.at_level(logging.DEBUG):
+        t = tracking.Tracker()
+        t.start("x", {"a": 1}, {})
+        t.log_metrics({"loss": 1.0}, step=1)
+        t.finish()
+    assert time.perf_counter() - t0 < 20  # MLflow's defaults: about 4 minutes
+    shown = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(shown) == 1 and "MLflow tracking failed" in shown[0].getMessage()
+    assert "\n" not in shown[0].getMessage()
+
+
+def test_one_line_keeps_the_sql_error_not_the_statement():
+    from sqlalchemy.exc import OperationalError
+
+    exc = OperationalError("INSERT INTO runs VALUES (?)", ("x",), Exception("readonly database"))
+    text = tracking.one_line(RuntimeError(f"(raised as a result of Query-invoked)\n{exc}"))
+    assert text == "(builtins.Exception) readonly database"
+
+
+# --- item 5: no run is left RUNNING; Ctrl-C is one line --------------------------------------
+
+
+def test_ctrl_c_is_one_line_saying_where_it_stopped(capsys):
+    def body():
+        raise KeyboardInterrupt
+
+    rc = stage.run("train", body, on_interrupt=lambda: "`dvc repro` resumes after epoch 2")
+    assert rc == 130
+    assert (
+        capsys.readouterr().err == "train: stopped by Ctrl-C; `dvc repro` resumes after epoch 2\n"
+    )
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def test_a_fresh_training_run_marks_the_one_it_supersedes_killed(store, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    old = tracking.Tracker()
+    old.start("old", {"train.lr_g": 0.002}, {})  # then SIGKILLed: stays RUNNING
+    resume_file = tmp_path / "checkpoints" / "mlflow_run.json"
+    tracking.write_run_file(resume_file, old)
+    prior = tracking.read_run_id(resume_file)
+    resume_file.unlink()  # what a fresh start (changed params) does to the checkpoints
+
+    new = tracking.Tracker()
+    tracking.start_training_run(
+        new, [], {"train.lr_g": 0.001}, tmp_path / "run.json", resume_file, prior
+    )
+    client = MlflowClient(store)
+    assert client.get_run(old.run_id).info.status == "KILLED"
+    assert client.get_run(old.run_id).data.tags["superseded_by"] == new.run_id
+    assert client.get_run(new.run_id).info.status == "RUNNING"
+
+
+# --- item 9: a copied workspace never writes artifacts into the original ---------------------
+
+
+def test_copied_store_does_not_write_artifacts_into_the_original(tmp_path, monkeypatch, caplog):
+    from mlflow.tracking import MlflowClient
+
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    copy.mkdir()
+    # The copy's mlflow.db was created by the original workspace.
+    client = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+    client.create_experiment("deblurflow", artifact_location=(original / "mlartifacts").as_uri())
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(copy))
+    (tmp_path / "eval.json").write_text("{}")
+
+    t = tracking.Tracker()
+    with caplog.at_level(logging.WARNING):
+        t.start("run", {"a": 1}, {})
+        t.log_artifact(tmp_path / "eval.json")
+        t.log_metrics({"test_psnr": 30.0})
+    assert not original.exists()
+    assert client.get_run(t.run_id).data.metrics == {"test_psnr": 30.0}
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and "copied or moved workspace" in warned[0]
+
+
+# --- item 8: a refused resume names the keys and values that changed --------------------------
+
+
+def test_resume_refusal_names_the_changed_keys_and_values(tmp_path, caplog):
+    key = {"seed": 0, "train": {"lr_g": 0.002, "crop": 64}, "data": "abc", "code": "c1"}
+    torch.save({"format": CHECKPOINT_FORMAT, "key": key}, tmp_path / "last.pt")
+    new = {"seed": 0, "train": {"lr_g": 0.001, "crop": 64}, "data": "abd", "code": "c1"}
+    with caplog.at_level(logging.WARNING):
+        assert load_resumable(tmp_path, new, torch.device("cpu")) is None
+    message = caplog.records[-1].getMessage()
+    assert "train.lr_g 0.002 -> 0.001" in message
+    assert "data (fingerprint abc -> abd)" in message
+    assert "crop" not in message and "seed" not in message
+
+
+# --- item 6: a corrupt finished download is not reused -----------------------------------------
+
+
+def test_truncated_download_is_moved_aside_and_fetched_again(tmp_path, caplog):
+    good = tmp_path / "src" / "GOPRO_Large_all.zip"
+    good.parent.mkdir()
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.writestr("train/S/000001.png", b"x" * 5000)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / good.name).write_bytes(good.read_bytes()[:3000])  # killed mid-way, renamed
+    with caplog.at_level(logging.WARNING):
+        got = download(good.as_uri(), downloads)
+    assert got.read_bytes() == good.read_bytes()
+    assert (downloads / f"{good.name}.corrupt").stat().st_size == 3000
+    assert "not a readable zip archive" in caplog.text
+
+
+def test_failed_download_does_not_claim_a_part_file_it_does_not_have(tmp_path):
+    url = f"http://127.0.0.1:{_closed_port()}/GOPRO_Large_all.zip"
+    with pytest.raises(SourceError) as info:
+        download(url, tmp_path, retries=0)
+    assert not list(tmp_path.glob("*.part"))
+    assert "is kept" not in str(info.value) and "nothing was downloaded" in str(info.value)
+
+
+# --- item 7 (this issue's part): a refused pickle is one line ----------------------------------
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_weights_only_refusal_is_one_line(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "x", "obj": _Evil()}, path)
+    with pytest.raises(ModelFileError) as info:
+        load_generator(path)
+    assert "\n" not in str(info.value)
+    assert "refused" in str(info.value) and "system" in str(info.value)

@@ -34,6 +34,7 @@ class SampleParams:
     width: int = 320
     height: int = 180
     objects: int = 1  #: independently moving objects per sequence (at least one)
+    dead_leaves: float = 0.0  #: share of train sequences over a procedural dead-leaves scene
 
     def __post_init__(self) -> None:
         _check(
@@ -46,6 +47,7 @@ class SampleParams:
         _check(32 <= self.width <= 4096, "data.sample.width", "must be in [32, 4096]")
         _check(32 <= self.height <= 4096, "data.sample.height", "must be in [32, 4096]")
         _check(self.objects >= 1, "data.sample.objects", "must be >= 1")
+        _check(0.0 <= self.dead_leaves <= 1.0, "data.sample.dead_leaves", "must be in [0, 1]")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ scaled copy of the photo that is always larger than the view, so there are no bl
 On top, object(s) cut from *other* photos with a soft elliptical mask move on their own paths,
 so averaging consecutive frames (the synthesize stage) gives non-uniform blur like GOPRO_Large.
 Objects also come from grayscale texture photos (bricks, grass, gravel...), for more kinds of
-edges, and every frame carries its own sensor noise, like a camera's.
+edges, and every frame carries its own sensor noise, like a camera's. A share of the train
+sequences (``data.sample.dead_leaves``) look at a procedural dead-leaves scene instead of a photo
+(sources/dead_leaves.py): content no bundled photo has.
 
 Speeds are in pixels per frame at 320 px width and scale with the width: GoPro's 7-frame
 averages smear by tens of pixels at 1280 px, i.e. about 3-15 px at 320 px.
@@ -24,15 +26,17 @@ import numpy as np
 
 from deblurflow.images import write_png
 from deblurflow.params import SampleParams
+from deblurflow.sources.dead_leaves import dead_leaves
 
 log = logging.getLogger(__name__)
 
-#: Colour photographs that ship inside the scikit-image wheel (no network fetch needed).
+#: Colour photographs that ship inside the scikit-image wheel, and the two in scikit-learn's
+#: (china, flower; no network fetch needed).
 #: Train and test use disjoint photos so that no test content leaks into training.
 PHOTOS: dict[str, tuple[str, ...]] = {
     "train": (
         "astronaut", "coffee", "motorcycle", "motorcycle_right", "immunohistochemistry",
-        "hubble_deep_field", "retina",
+        "hubble_deep_field", "retina", "china", "flower",
     ),
     "test": ("chelsea", "rocket"),
 }  # fmt: skip
@@ -43,6 +47,7 @@ TEXTURES: dict[str, tuple[str, ...]] = {
     "test": (),
 }
 
+SKLEARN_PHOTOS = ("china", "flower")  #: PHOTOS that come from scikit-learn's sample images
 REFERENCE_WIDTH = 320  #: the speeds below are in pixels per frame at this frame width
 CAMERA_SPEED = (0.3, 2.0)  #: mean camera speed: 7-frame average smears ~2-12 px at 320 px
 OBJECT_SPEED = (1.0, 2.5)  #: mean object speed, in frame coordinates
@@ -81,10 +86,14 @@ class SequencePlan:
 
 
 def load_photo(name: str) -> np.ndarray:
-    """One of PHOTOS as uint8 RGB (H, W, 3), read from the installed scikit-image."""
+    """One of PHOTOS as uint8 RGB (H, W, 3), read from the installed scikit-image/-learn."""
     from skimage import data  # imported here: only the sample source needs scikit-image
 
-    if name.startswith("motorcycle"):  # the left and right views of a stereo pair
+    if name in SKLEARN_PHOTOS:
+        from sklearn.datasets import load_sample_image
+
+        image = load_sample_image(f"{name}.jpg")
+    elif name.startswith("motorcycle"):  # the left and right views of a stereo pair
         image = data.stereo_motorcycle()[1 if name.endswith("_right") else 0]
     else:
         image = getattr(data, name)()
@@ -240,6 +249,18 @@ def render_frame(plan: SequencePlan, t: int) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def _procedural(i: int, share: float) -> bool:
+    """Whether train sequence i gets a dead-leaves scene: share of them, evenly spread."""
+    return math.floor((i + 1) * share) > math.floor(i * share)
+
+
+def load_cached(name: str, cache: dict[str, np.ndarray]) -> np.ndarray:
+    """load_photo(name), each photo read once per render."""
+    if name not in cache:
+        cache[name] = load_photo(name)
+    return cache[name]
+
+
 def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, dict[str, int]]:
     """Render every sample sequence into out_dir/{train,test}/SEQ/NNNNNN.png.
 
@@ -262,11 +283,22 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
             others = [p for p in object_pool if p != name] or [name]
             object_names = [others[int(rng.integers(len(others)))] for _ in range(sample.objects)]
             for photo in (name, *object_names):
-                if photo not in photos:
-                    photos[photo] = load_photo(photo)
+                load_cached(photo, photos)
+            if split == "train" and _procedural(i, sample.dead_leaves):
+                # A scene of its own stream, 2.5 frames wide: the camera path fits with room.
+                name = "dead_leaves"
+                background = dead_leaves(
+                    np.random.default_rng([seed, split_id, 1 + i, 1]),
+                    round(2.5 * sample.height),
+                    round(2.5 * sample.width),
+                    [load_cached(p, photos) for p in PHOTOS["train"]],
+                    [load_cached(p, photos) for p in TEXTURES["train"]],
+                )
+            else:
+                background = photos[name]
             plan = plan_sequence(
                 rng,
-                photos[name],
+                background,
                 [photos[p] for p in object_names],
                 sample.frames,
                 sample.width,

@@ -57,30 +57,6 @@ def pad_to_multiple(
     return x, h, w
 
 
-def forward(
-    generator: nn.Module,
-    x: torch.Tensor,
-    amp_dtype: torch.dtype | None = None,
-    channels_last: bool = False,
-) -> torch.Tensor:
-    """One float (1, 3, H, W) frame in [-1, 1] through ``generator`` -> float32 (1, 3, H, W).
-
-    Pads to what the generator accepts and crops back; the caller sets eval/inference mode.
-    """
-    x, h, w = pad_to_multiple(x)  # (1, 3, H', W')
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    amp = torch.autocast(x.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
-    with amp:
-        return generator(x)[..., :h, :w].float()  # (1, 3, H, W)
-
-
-def model_device(generator: nn.Module) -> torch.device:
-    """Where ``generator``'s weights are (the CPU for a model without any)."""
-    param = next(generator.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
 def deblur(
     generator: nn.Module,
     rgb: np.ndarray,
@@ -96,12 +72,22 @@ def deblur(
     instructions, and on GPUs); None = the weights' precision. ``channels_last`` feeds the
     frame in that memory format (what oneDNN's bf16 kernels and cuDNN want).
     """
-    device = model_device(generator) if device is None else device
+    if device is None:
+        param = next(generator.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
     was_training = generator.training
     generator.eval()
     try:
         with torch.inference_mode():
-            x = to_tensor(rgb).to(device)  # (1, 3, H, W)
-            return to_uint8(forward(generator, x, amp_dtype, channels_last))
+            x, h, w = pad_to_multiple(to_tensor(rgb).to(device))  # (1, 3, H', W')
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            dev_type = torch.device(device).type
+            amp = (
+                torch.autocast(dev_type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
+            )
+            with amp:
+                y = generator(x)[..., :h, :w]  # (1, 3, H, W)
+            return to_uint8(y)
     finally:
         generator.train(was_training)

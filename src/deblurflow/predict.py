@@ -18,7 +18,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from deblurflow.images import ImageError, Photo, read_photo, write_photo
+from deblurflow.images import ImageError
+from deblurflow.photos import Photo, read_photo, write_photo
 from deblurflow.tiling import Runner, deblur_tiled
 
 log = logging.getLogger(__name__)

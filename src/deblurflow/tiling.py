@@ -16,6 +16,7 @@ whole frame: a small, smooth difference, measured by bench/predict.py (BENCHMARK
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 
@@ -23,7 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from deblurflow.inference import forward
+from deblurflow.inference import pad_to_multiple
+from deblurflow.models.generator import MIN_SIZE, MULTIPLE
 
 #: float32 (1, 3, h, w) in [-1, 1] -> float32 (1, 3, h, w) in [-1, 1]: one tile through a model
 Runner = Callable[[np.ndarray], np.ndarray]
@@ -99,6 +101,30 @@ def deblur_tiled(run: Runner, image: np.ndarray, tile: int = 0, overlap: int = 0
         out[y : y + done] = np.clip(np.round((blended + 1.0) * half), 0, 2 * half)
         carry_acc, carry_w = acc[done:], wsum[done:]
     return out
+
+
+def required_multiple(generator: nn.Module) -> int:
+    """H and W the generator runs on without padding of its own (NAFNet: 2**levels)."""
+    return math.lcm(MULTIPLE, int(getattr(generator, "multiple", 1)))
+
+
+def forward(
+    generator: nn.Module,
+    x: torch.Tensor,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """Float (1, 3, H, W) in [-1, 1] through ``generator`` -> float32 (1, 3, H, W).
+
+    Pads (reflection) straight to the generator's own multiple, as the ONNX runner does, so
+    torch and onnxruntime see the same pixels. The caller sets eval and inference mode.
+    """
+    x, h, w = pad_to_multiple(x, required_multiple(generator), MIN_SIZE)  # (1, 3, H', W')
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    amp = torch.autocast(x.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
+    with amp:
+        return generator(x)[..., :h, :w].float()  # (1, 3, H, W)
 
 
 def torch_runner(

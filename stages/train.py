@@ -5,13 +5,14 @@ rank 0 alone logs to MLflow and writes outputs.
 """
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from deblurflow import distributed, stage, tracking
+from deblurflow import distributed, run_info, stage, tracking
 from deblurflow.inference import deblur
 from deblurflow.params import Params, flatten, load_params
 from deblurflow.prepare import load_split
@@ -51,8 +52,15 @@ def run_training(args: argparse.Namespace, params: Params, runtime: Runtime) -> 
     # continue the MLflow run it was killed in.
     resume_file = args.checkpoints / "mlflow_run.json"
 
+    metrics_monitor = contextlib.ExitStack()
+
     def on_start(history):
-        tracking.start_training_run(tracker, history, flatten(params), args.run_file, resume_file)
+        tracking.start_training_run(
+            tracker, history, flatten(params), args.run_file, resume_file,
+            name=run_info.run_name(args.params), extra_tags=run_info.standard_tags("dvc.yaml"),
+        )  # fmt: skip
+        run_info.describe(tracker)
+        metrics_monitor.enter_context(run_info.system_metrics(tracker))
 
     def on_epoch(history, generator):
         row = history[-1]
@@ -68,13 +76,16 @@ def run_training(args: argparse.Namespace, params: Params, runtime: Runtime) -> 
             on_epoch=on_epoch, wrap=distributed.wrapper(runtime), on_start=on_start,
         )  # fmt: skip
     except BaseException as exc:
+        metrics_monitor.close()
         tracker.finish("FAILED" if isinstance(exc, FAILURES) else "KILLED")
         raise
+    metrics_monitor.close()
     if runtime.is_main:
         write_history_csv(args.history, result.history)
         tracker.log_metrics({"train_images_per_s": result.images_per_s})
         tracker.log_artifact(args.history)
-        tracker.finish()
+        # The run stays RUNNING: evaluate ends it (run_info.ends_run), select and evaluate
+        # mark it FAILED if they fail.
 
 
 if __name__ == "__main__":

@@ -77,6 +77,9 @@ def test_repro_then_noop(workspace):
 
     runs = mlflow_runs(ws)
     assert len(runs) == 1
+    assert runs[0].info.status == "FINISHED"  # ended by evaluate, not by train
+    assert runs[0].info.run_name.startswith("params@")  # committed params, plain dvc repro
+    assert runs[0].data.tags["mlflow.source.git.commit"]
     assert runs[0].data.params["lambda_pix"] == "100.0"
     assert "test_psnr" in runs[0].data.metrics and "best_epoch" in runs[0].data.metrics
     client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
@@ -87,6 +90,8 @@ def test_repro_then_noop(workspace):
     assert {a.path for a in client.list_artifacts(runs[0].info.run_id)} >= {
         "samples", "model", "eval.json", "eval_per_image.csv", "val_samples",
     }  # fmt: skip
+    version = client.get_model_version("deblurflow-generator", "1")
+    assert version.run_id == runs[0].info.run_id and "test_psnr" in version.tags
     run(["git", "add", "-A"], ws, env)
     run(["git", "commit", "-qm", "baseline"], ws, env)
 

@@ -14,6 +14,7 @@ from .export import ExportError, export_onnx, onnx_runner, parity
 from .images import ImageError
 from .models import ModelFileError, load_generator
 from .predict import collect_inputs, predict_files
+from .registry import URI_SCHEMES
 from .runtime import DeviceError, pick_runtime
 from .tiling import Runner, torch_runner
 
@@ -22,6 +23,10 @@ log = logging.getLogger(__name__)
 
 def load_runner(args: argparse.Namespace, tmp: Path) -> Runner:
     """The model named by ``-m`` on the device/precision/backend asked for."""
+    if args.model.startswith(URI_SCHEMES):  # a registered or logged MLflow model
+        from .registry import fetch_generator_file
+
+        args.model = str(fetch_generator_file(args.model, tmp / "mlflow"))
     if args.backend == "onnxruntime":
         if Path(args.model).suffix == ".onnx":
             return onnx_runner(args.model)
@@ -74,7 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, help="image files or folders of images")
     p.add_argument("-o", "--output", type=Path, default=Path("out"), help="output folder")
     p.add_argument(
-        "-m", "--model", default="models/best.pt", help="generator file (models/best.pt)"
+        "-m",
+        "--model",
+        default="models/best.pt",
+        help="generator file, an exported .onnx (--backend onnxruntime) or an MLflow model: "
+        "models:/deblurflow-generator/VERSION (the pipeline's tracking store, or "
+        "$MLFLOW_TRACKING_URI) or runs:/RUN_ID/model",
     )
     p.add_argument("-r", "--recursive", action="store_true", help="also images in sub-folders")
     p.add_argument(

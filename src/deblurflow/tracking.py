@@ -224,6 +224,8 @@ def start_training_run(
     params: dict[str, Any],
     run_file: str | Path,
     resume_file: str | Path,
+    name: str | None = None,
+    extra_tags: dict[str, str] | None = None,
 ) -> None:
     """The train stage's run: continue the one a killed training was in, else start a new one.
 
@@ -231,7 +233,8 @@ def start_training_run(
     a copy of the run file kept inside the persisted checkpoints folder: when training resumes,
     the run it names is continued (tagged ``resumed_from_epoch``, with the epoch metrics a kill
     may have lost logged again) instead of being left dangling. A new run is named
-    ``$DVC_EXP_NAME`` and gets the flattened ``params`` and the DVC/git/data tags. Both files
+    ``name`` (default ``$DVC_EXP_NAME``) and gets the flattened ``params``, ``extra_tags`` and
+    the DVC/git/data tags. Both files
     then record the run id.
     """
     resumed_from = int(history[-1]["epoch"]) if history else 0
@@ -245,7 +248,8 @@ def start_training_run(
             if int(row["epoch"]) not in logged:
                 tracker.log_metrics(epoch_metrics(row), int(row["epoch"]))
     if not tracker.run_id and tracker.enabled:
-        tracker.start(os.environ.get("DVC_EXP_NAME"), params, run_tags())
+        name = name or os.environ.get("DVC_EXP_NAME")
+        tracker.start(name, params, {**(extra_tags or {}), **run_tags()})
     write_run_file(run_file, tracker)
     write_run_file(resume_file, tracker)
 

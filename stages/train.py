@@ -15,6 +15,7 @@ import numpy as np
 from deblurflow import distributed, run_info, stage, tracking
 from deblurflow.inference import deblur
 from deblurflow.params import Params, flatten, load_params
+from deblurflow.plots import plot_history
 from deblurflow.prepare import load_split
 from deblurflow.runtime import Runtime, pick_runtime
 from deblurflow.training.checkpoint import CheckpointError, write_history_csv
@@ -31,6 +32,7 @@ def main() -> int:
     ap.add_argument("--checkpoints", type=Path, default=Path("models/checkpoints"))
     ap.add_argument("--history", type=Path, default=Path("metrics/train_history.csv"))
     ap.add_argument("--run-file", type=Path, default=Path("models/mlflow_run.json"))
+    ap.add_argument("--plot", type=Path, default=Path("metrics/training_curves.png"))
     args = ap.parse_args()
 
     def body() -> int | None:
@@ -82,8 +84,10 @@ def run_training(args: argparse.Namespace, params: Params, runtime: Runtime) -> 
     metrics_monitor.close()
     if runtime.is_main:
         write_history_csv(args.history, result.history)
+        plot_history(result.history, args.plot)  # a DVC image plot: renders offline
         tracker.log_metrics({"train_images_per_s": result.images_per_s})
         tracker.log_artifact(args.history)
+        tracker.log_artifact(args.plot)
         # The run stays RUNNING: evaluate ends it (run_info.ends_run), select and evaluate
         # mark it FAILED if they fail.
 

@@ -66,7 +66,7 @@ def test_repro_then_noop(workspace):
     shown = run([str(BIN / "dvc"), "metrics", "show"], ws, env)
     assert "test_psnr" in shown
     plots = run([str(BIN / "dvc"), "plots", "show", "--json"], ws, env)
-    assert "val_psnr" in plots and "loss_g" in plots
+    assert "val_psnr" in plots and "loss_g" in plots and "training_curves.png" in plots
 
     import torch
 

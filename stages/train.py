@@ -62,6 +62,7 @@ def run_training(args: argparse.Namespace, params: Params, runtime: Runtime) -> 
             name=run_info.run_name(args.params), extra_tags=run_info.standard_tags("dvc.yaml"),
         )  # fmt: skip
         run_info.describe(tracker)
+        run_info.log_dataset(tracker, args.data, tracking.data_hash())
         metrics_monitor.enter_context(run_info.system_metrics(tracker))
 
     def on_epoch(history, generator):

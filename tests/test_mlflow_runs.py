@@ -95,6 +95,15 @@ def test_experiment_kind_and_status_across_stages(store, tmp_path):
     assert store.get_run(t2.run_id).info.run_name == "lambda_pix=50"
 
 
+def test_dataset_input_carries_the_dvc_hash(store, tmp_path):
+    t = _started(store)
+    run_info.log_dataset(t, tmp_path / "prepared", "0123abcd.dir")
+    (inp,) = store.get_run(t.run_id).inputs.dataset_inputs
+    assert inp.dataset.name == "prepared" and inp.dataset.digest == "0123abcd"
+    assert '"dvc_md5": "0123abcd.dir"' in inp.dataset.source
+    assert [(tag.key, tag.value) for tag in inp.tags] == [("mlflow.data.context", "training")]
+
+
 def test_system_metrics_are_logged(store, monkeypatch):
     monkeypatch.setattr(run_info, "SYSTEM_METRICS_INTERVAL_S", 0.2)
     t = _started(store)
@@ -122,6 +131,8 @@ def test_registered_model_round_trip_and_predict(store, tmp_path, capsys):
     mv = store.get_model_version("deblurflow-generator", "1")
     assert mv.tags["test_psnr"] == "28.04" and mv.run_id == t.run_id
     info = mlflow.models.get_model_info("models:/deblurflow-generator/1")
+    run = store.get_run(t.run_id)
+    assert store.get_logged_model(info.model_id).experiment_id == run.info.experiment_id
     assert [s.shape for s in info.signature.inputs.inputs] == [(-1, 3, -1, -1)]
     assert info.saved_input_example_info is not None
 

@@ -32,19 +32,26 @@ URI_SCHEMES = ("models:/", "runs:/")
 
 
 @contextlib.contextmanager
-def _global_uri(uri: str) -> Iterator[None]:
-    """mlflow's fluent API on ``uri`` for a moment; MLFLOW_TRACKING_URI left as it was."""
+def _global_uri(uri: str, experiment_id: str | None = None) -> Iterator[None]:
+    """mlflow's fluent API on ``uri`` (and ``experiment_id``) for a moment; the environment
+    (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID) left as it was."""
     import mlflow
 
-    before = os.environ.get("MLFLOW_TRACKING_URI")
+    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")
+    before = {k: os.environ.get(k) for k in keys}
     mlflow.set_tracking_uri(uri)
+    if experiment_id:
+        # log_model(run_id=...) files the LoggedModel under the *active* experiment, not the
+        # run's: without this it lands in experiment 0 ("Default", under ./mlruns).
+        os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_id
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def signature() -> Any:
@@ -69,7 +76,8 @@ def log_generator(
 
         generator, _ = load_generator(model_file)
         example = np.zeros((1, 3, 64, 64), np.float32)  # a flat gray 64x64 frame
-        with _global_uri(tracking.tracking_uri(tracking.repo_root())):
+        experiment = tracker._client.get_run(tracker.run_id).info.experiment_id
+        with _global_uri(tracking.tracking_uri(tracking.repo_root()), experiment):
             info = mlflow.pytorch.log_model(
                 generator,
                 name="model",

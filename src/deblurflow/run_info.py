@@ -113,6 +113,28 @@ def describe(tracker: tracking.Tracker) -> None:
         )
 
 
+def log_dataset(tracker: tracking.Tracker, data_dir: str | Path, md5: str | None) -> None:
+    """The prepared data as the run's training input (MLflow's Datasets), with its DVC md5."""
+
+    def go() -> None:
+        import json
+
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        source = {"uri": Path(data_dir).resolve().as_uri(), "dvc_md5": md5}
+        dataset = Dataset(
+            name=Path(data_dir).name,
+            digest=(md5 or "unknown").removesuffix(".dir")[:36],
+            source_type="local",
+            source=json.dumps(source),
+        )
+        context = InputTag("mlflow.data.context", "training")
+        tracker._client.log_inputs(tracker.run_id, [DatasetInput(dataset, [context])])
+
+    if tracker.run_id:
+        tracker._safe("logging the dataset", go)
+
+
 @contextlib.contextmanager
 def system_metrics(tracker: tracking.Tracker) -> Iterator[None]:
     """MLflow's system metrics (CPU, memory, disk, GPU) logged into the run while inside."""

@@ -6,9 +6,10 @@ system metrics and the run's status across the train -> select -> evaluate stage
   ``params@<commit>`` for a plain ``dvc repro`` of the committed params.
 - Tags: ``mlflow.source.name``/``type``, ``mlflow.source.git.commit``/``branch``/``repoURL``
   and ``mlflow.user`` are the ones MLflow's UI shows as Source, Version and User.
-- Experiment kind: MLflow 3's UI reads the experiment tag ``mlflow.experimentKind``; without it
-  the UI may open a new experiment in its GenAI view. ``custom_model_development`` opens the
-  training-runs view.
+- Experiment kind: the experiment tag ``mlflow.experimentKind = custom_model_development``
+  marks a model-training (not GenAI) experiment. MLflow 3.17's UI reads it only when its
+  GenAI / Model training switch is off; with the switch (the default) the view comes from the
+  browser's last choice or ``?workflowType=machine_learning`` in the URL (README).
 - Status: train leaves its run RUNNING, evaluate ends it FINISHED; a failing (or interrupted)
   select or evaluate marks it FAILED (KILLED), as train already does.
 """

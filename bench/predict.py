@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,8 +42,31 @@ from deblurflow.tiling import deblur_tiled, torch_runner
 HD, UHD = (1280, 720), (3840, 2160)
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def rss_mb() -> float:
+    """Resident memory of this process now (Linux /proc), MB."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+class PeakRSS:
+    """Highest resident memory while inside, sampled every 2 ms by a thread (ru_maxrss would
+    also count whatever came before, e.g. building the test frame)."""
+
+    def __enter__(self) -> PeakRSS:
+        self.start = self.peak = rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, rss_mb())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb())
 
 
 def load_model(args: argparse.Namespace) -> torch.nn.Module:
@@ -71,13 +95,16 @@ def child(cfg: dict, args: argparse.Namespace) -> dict:
         run = torch_runner(rt.place(g), rt.device, rt.amp_dtype, rt.channels_last)
         prec = "fp32" if rt.amp_dtype is None else "bf16"
     deblur_tiled(run, frame[:256, :256])  # warm-up: allocator, oneDNN / ORT kernels
-    base = peak_mb()
     times = []
-    for _ in range(args.reps):
-        t0 = time.perf_counter()
-        out = deblur_tiled(run, frame, cfg["tile"], args.overlap)
-        times.append((time.perf_counter() - t0) * 1000)
-    result = {"ms": float(np.median(times)), "peak_mb": peak_mb() - base, "precision": prec}
+    with PeakRSS() as mem:
+        for _ in range(args.reps):
+            t0 = time.perf_counter()
+            out = deblur_tiled(run, frame, cfg["tile"], args.overlap)
+            times.append((time.perf_counter() - t0) * 1000)
+    result = {
+        "ms": float(np.median(times)), "ms_all": times, "peak_mb": mem.peak - mem.start,
+        "precision": prec,
+    }  # fmt: skip
     if cfg.get("save"):
         np.save(cfg["save"], out)
     return result
@@ -103,8 +130,8 @@ def main() -> None:
     print(f"device: {common.describe_device(rt.device)}; auto precision here: "
           f"{'bf16' if rt.amp_dtype else 'fp32'}")  # fmt: skip
     print(f"model: {type(g).__name__} ({n_params / 1e6:.2f} M params); reps {args.reps}, "
-          f"tile {args.tile}, overlap {args.overlap}; peak = max RSS growth over the warmed-up "
-          "process")  # fmt: skip
+          f"tile {args.tile}, overlap {args.overlap}; peak = RSS growth during the runs, "
+          "sampled every 2 ms; ms/frame = median, each rep in brackets")  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="bench-predict-"))
     onnx = tmp / "g.onnx"
     try:
@@ -146,7 +173,8 @@ def main() -> None:
         r["save"] = cfg["save"]
         results[key] = r
         label = name.replace("auto", r["precision"])
-        print(f"{label:<22} {size[0]}x{size[1]:>4} {r['ms']:>10.0f} {r['peak_mb']:>9.0f}")
+        reps = ", ".join(f"{t:.0f}" for t in r["ms_all"])
+        print(f"{label:<22} {size[0]}x{size[1]:>4} {r['ms']:>10.0f} {r['peak_mb']:>9.0f}  [{reps}]")
 
     def ratio(a, b, what="ms"):
         if a in results and b in results:

@@ -150,6 +150,6 @@ def test_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for expected in ("(default: 1024)", "(default: 64)", "(default: models/best.pt)",
+    for expected in ("(default: 2048)", "(default: 64)", "(default: models/best.pt)",
                      "--recursive", "16-bit"):  # fmt: skip
         assert expected in text

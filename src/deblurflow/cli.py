@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tile",
         type=int,
-        default=1024,
+        default=2048,
         help="largest tile side in pixels: bigger images are deblurred in overlapping tiles "
         "(bounded memory); 0 = whole frame in one pass",
     )

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from workspace import BIN, clean_env, copy_repo, merge, repo_params, run
 
+from deblurflow import tracking
+
 STAGES = ["download", "synthesize", "prepare", "train", "select", "evaluate"]
 
 TINY = {
@@ -106,6 +108,16 @@ def test_exp_run_lambda_pix_reruns_training_only(workspace):
     exp50 = by_lambda["50.0"]
     assert "test_psnr" in exp50.data.metrics
     assert exp50.data.tags.get("dvc.exp_name") == exp50.info.run_name
+    assert exp50.info.status == "FINISHED"
+
+    # Back to the baseline and to the experiment again: every output, the MLflow run file
+    # included, comes back with its stage, so nothing looks changed and nothing retrains.
+    run(["git", "checkout", "--", "."], ws, env)
+    run([str(BIN / "dvc"), "checkout"], ws, env)
+    assert "up to date" in run([str(BIN / "dvc"), "status"], ws, env)
+    run([str(BIN / "dvc"), "exp", "apply", exp50.info.run_name], ws, env)
+    assert "up to date" in run([str(BIN / "dvc"), "status"], ws, env)
+    assert tracking.read_run_id(ws / "models/mlflow_run.json") == exp50.info.run_id
 
 
 def test_exp_run_blur_frames_reruns_from_synthesize(workspace):

@@ -5,7 +5,7 @@ import logging
 import sys
 from pathlib import Path
 
-from deblurflow import atomic, stage, tracking
+from deblurflow import atomic, registry, run_info, stage, tracking
 from deblurflow.evaluation import evaluate, evaluate_real, load_test_split, write_per_image
 from deblurflow.models import load_generator
 from deblurflow.params import load_params
@@ -31,6 +31,12 @@ def main() -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
+    # The pipeline's MLflow run ends here: FINISHED, or FAILED if evaluating fails.
+    with run_info.ends_run(args.run_file, finish=True) as tracker:
+        evaluate_into(args, tracker)
+
+
+def evaluate_into(args: argparse.Namespace, tracker: tracking.Tracker) -> None:
     params = load_params(args.params)
     runtime = pick_runtime(params.evaluate.device, params.evaluate.precision)
     generator, info = load_generator(args.model)
@@ -65,13 +71,14 @@ def run_evaluate(args: argparse.Namespace) -> None:
             real["real_gain_psnr"], real["real_ssim"], real["real_input_ssim"],
         )  # fmt: skip
 
-    tracker = tracking.Tracker()
-    tracker.attach(tracking.read_run_id(args.run_file))
-    tracker.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))})
+    numbers = {k: v for k, v in summary.items() if isinstance(v, (int, float))}
+    tracker.log_metrics(numbers)
     tracker.log_artifact(args.metrics)
     tracker.log_artifact(args.per_image)
     tracker.log_artifacts(args.samples, "samples")
-    tracker.log_artifact(args.model, "model")
+    tracker.log_artifact(args.model, "model")  # best.pt itself, beside the run's files
+    tags = {k: v for k, v in numbers.items() if k.endswith(("psnr", "ssim"))}
+    registry.log_generator(tracker, args.model, tags)  # an MLflow Model, registered
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from deblurflow import atomic, stage, tracking
+from deblurflow import atomic, run_info, stage
 from deblurflow.models import load_generator, save_generator
 from deblurflow.params import ModelParams, load_params
 from deblurflow.selection import select_checkpoint
@@ -31,6 +31,11 @@ def main() -> int:
 
 
 def select(args: argparse.Namespace) -> None:
+    with run_info.ends_run(args.run_file, finish=False) as tracker:
+        select_best(args, tracker)
+
+
+def select_best(args: argparse.Namespace, tracker) -> None:
     metric = load_params(args.params).select.metric
     row, snapshot = select_checkpoint(args.checkpoints, metric)
     generator, info = load_generator(snapshot)
@@ -47,8 +52,6 @@ def select(args: argparse.Namespace) -> None:
         "best epoch %d by %s = %.4f -> %s", summary["epoch"], metric, summary["value"], args.out
     )
 
-    tracker = tracking.Tracker()
-    tracker.attach(tracking.read_run_id(args.run_file))
     tracker.log_metrics({"best_epoch": summary["epoch"], f"best_{metric}": summary["value"]})
     tracker.set_tags({"select.metric": metric})
 

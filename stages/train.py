@@ -5,15 +5,17 @@ rank 0 alone logs to MLflow and writes outputs.
 """
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from deblurflow import distributed, stage, tracking
+from deblurflow import distributed, run_info, stage, tracking
 from deblurflow.inference import deblur
 from deblurflow.params import Params, flatten, load_params
+from deblurflow.plots import plot_history
 from deblurflow.prepare import load_split
 from deblurflow.runtime import Runtime, pick_runtime
 from deblurflow.training.checkpoint import CheckpointError, read_history, write_history_csv
@@ -30,6 +32,7 @@ def main() -> int:
     ap.add_argument("--checkpoints", type=Path, default=Path("models/checkpoints"))
     ap.add_argument("--history", type=Path, default=Path("metrics/train_history.csv"))
     ap.add_argument("--run-file", type=Path, default=Path("models/mlflow_run.json"))
+    ap.add_argument("--plot", type=Path, default=Path("metrics/training_curves.png"))
     args = ap.parse_args()
 
     def body() -> int | None:
@@ -66,10 +69,16 @@ def run_training(args: argparse.Namespace, params: Params, runtime: Runtime) -> 
     # Read before training starts: a fresh start deletes it, and its run must not stay RUNNING.
     prior = tracking.read_run_id(resume_file, quiet=True)
 
+    metrics_monitor = contextlib.ExitStack()
+
     def on_start(history):
         tracking.start_training_run(
-            tracker, history, flatten(params), args.run_file, resume_file, prior
-        )
+            tracker, history, flatten(params), args.run_file, resume_file, prior,
+            name=run_info.run_name(args.params), extra_tags=run_info.standard_tags("dvc.yaml"),
+        )  # fmt: skip
+        run_info.describe(tracker)
+        run_info.log_dataset(tracker, args.data, tracking.data_hash())
+        metrics_monitor.enter_context(run_info.system_metrics(tracker))
 
     def on_epoch(history, generator):
         row = history[-1]
@@ -85,13 +94,18 @@ def run_training(args: argparse.Namespace, params: Params, runtime: Runtime) -> 
             on_epoch=on_epoch, wrap=distributed.wrapper(runtime), on_start=on_start,
         )  # fmt: skip
     except BaseException as exc:
+        metrics_monitor.close()
         tracker.finish("FAILED" if isinstance(exc, FAILURES) else "KILLED")
         raise
+    metrics_monitor.close()
     if runtime.is_main:
         write_history_csv(args.history, result.history)
+        plot_history(result.history, args.plot)  # a DVC image plot: renders offline
         tracker.log_metrics({"train_images_per_s": result.images_per_s})
         tracker.log_artifact(args.history)
-        tracker.finish()
+        tracker.log_artifact(args.plot)
+        # The run stays RUNNING: evaluate ends it (run_info.ends_run), select and evaluate
+        # mark it FAILED if they fail.
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from workspace import BIN, clean_env, copy_repo, merge, repo_params, run
 
+from deblurflow import tracking
+
 STAGES = ["download", "synthesize", "prepare", "train", "select", "evaluate"]
 
 TINY = {
@@ -66,7 +68,7 @@ def test_repro_then_noop(workspace):
     shown = run([str(BIN / "dvc"), "metrics", "show"], ws, env)
     assert "test_psnr" in shown
     plots = run([str(BIN / "dvc"), "plots", "show", "--json"], ws, env)
-    assert "val_psnr" in plots and "loss_g" in plots
+    assert "val_psnr" in plots and "loss_g" in plots and "training_curves.png" in plots
 
     import torch
 
@@ -77,6 +79,9 @@ def test_repro_then_noop(workspace):
 
     runs = mlflow_runs(ws)
     assert len(runs) == 1
+    assert runs[0].info.status == "FINISHED"  # ended by evaluate, not by train
+    assert runs[0].info.run_name.startswith("params@")  # committed params, plain dvc repro
+    assert runs[0].data.tags["mlflow.source.git.commit"]
     assert runs[0].data.params["lambda_pix"] == "100.0"
     assert "test_psnr" in runs[0].data.metrics and "best_epoch" in runs[0].data.metrics
     client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
@@ -87,6 +92,8 @@ def test_repro_then_noop(workspace):
     assert {a.path for a in client.list_artifacts(runs[0].info.run_id)} >= {
         "samples", "model", "eval.json", "eval_per_image.csv", "val_samples",
     }  # fmt: skip
+    version = client.get_model_version("deblurflow-generator", "1")
+    assert version.run_id == runs[0].info.run_id and "test_psnr" in version.tags
     run(["git", "add", "-A"], ws, env)
     run(["git", "commit", "-qm", "baseline"], ws, env)
 
@@ -101,6 +108,16 @@ def test_exp_run_lambda_pix_reruns_training_only(workspace):
     exp50 = by_lambda["50.0"]
     assert "test_psnr" in exp50.data.metrics
     assert exp50.data.tags.get("dvc.exp_name") == exp50.info.run_name
+    assert exp50.info.status == "FINISHED"
+
+    # Back to the baseline and to the experiment again: every output, the MLflow run file
+    # included, comes back with its stage, so nothing looks changed and nothing retrains.
+    run(["git", "checkout", "--", "."], ws, env)
+    run([str(BIN / "dvc"), "checkout"], ws, env)
+    assert "up to date" in run([str(BIN / "dvc"), "status"], ws, env)
+    run([str(BIN / "dvc"), "exp", "apply", exp50.info.run_name], ws, env)
+    assert "up to date" in run([str(BIN / "dvc"), "status"], ws, env)
+    assert tracking.read_run_id(ws / "models/mlflow_run.json") == exp50.info.run_id
 
 
 def test_exp_run_blur_frames_reruns_from_synthesize(workspace):

@@ -251,6 +251,8 @@ def start_training_run(
     run_file: str | Path,
     resume_file: str | Path,
     prior_run_id: str | None = None,
+    name: str | None = None,
+    extra_tags: dict[str, str] | None = None,
 ) -> None:
     """The train stage's run: continue the one a killed training was in, else start a new one.
 
@@ -258,9 +260,10 @@ def start_training_run(
     a copy of the run file kept inside the persisted checkpoints folder: when training resumes,
     the run it names is continued (tagged ``resumed_from_epoch``, with the epoch metrics a kill
     may have lost logged again) instead of being left dangling. A new run is named
-    ``$DVC_EXP_NAME`` and gets the flattened ``params`` and the DVC/git/data tags. Both files
-    then record the run id. ``prior_run_id`` (read from ``resume_file`` before the training
-    cleared it) is marked KILLED when a fresh run supersedes it while it is still RUNNING.
+    ``name`` (default ``$DVC_EXP_NAME``) and gets the flattened ``params``, ``extra_tags`` and
+    the DVC/git/data tags. Both files then record the run id. ``prior_run_id`` (read from
+    ``resume_file`` before the training cleared it) is marked KILLED when a fresh run
+    supersedes it while it is still RUNNING.
     """
     resumed_from = int(history[-1]["epoch"]) if history else 0
     previous = read_run_id(resume_file, quiet=True) if resumed_from else None
@@ -273,7 +276,8 @@ def start_training_run(
             if int(row["epoch"]) not in logged:
                 tracker.log_metrics(epoch_metrics(row), int(row["epoch"]))
     if not tracker.run_id and tracker.enabled:
-        tracker.start(os.environ.get("DVC_EXP_NAME"), params, run_tags())
+        name = name or os.environ.get("DVC_EXP_NAME")
+        tracker.start(name, params, {**(extra_tags or {}), **run_tags()})
     if prior_run_id and prior_run_id != tracker.run_id and tracker.enabled:
         end_superseded(tracker, prior_run_id)
     write_run_file(run_file, tracker)

@@ -1,0 +1,65 @@
+"""Users' photos for ``predict``: gray, gray+alpha, RGB or RGBA, 8 or 16 bits, read and
+written back as they came (the pipeline's own 8-bit RGB I/O is images.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deblurflow.images import ImageError
+
+
+@dataclass
+class Photo:
+    """A user's photo for ``predict``: the colour the model sees plus what to restore after.
+
+    ``rgb`` is (H, W, 3) uint8 or uint16 (16-bit files keep their depth end to end);
+    ``alpha`` is the alpha channel (H, W) of an RGBA/gray+alpha file, passed through unchanged;
+    ``gray`` marks a one-channel file (the model sees it replicated to RGB and the output is
+    written back as one channel, the mean of the three).
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+    gray: bool = False
+
+
+def read_photo(path: str | Path) -> Photo:
+    """Read a gray, gray+alpha, RGB or RGBA photo, 8 or 16 bits per channel."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such image file")
+    data = np.fromfile(path, dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise ImageError(f"{path}: cannot decode image (corrupt, truncated or not an image)")
+    if img.dtype not in (np.uint8, np.uint16):
+        raise ImageError(f"{path}: unsupported pixel type {img.dtype} (8- or 16-bit only)")
+    if img.ndim == 2:
+        return Photo(np.repeat(img[:, :, None], 3, axis=2), gray=True)
+    channels = img.shape[2]
+    if channels == 2:  # gray + alpha
+        return Photo(np.repeat(img[:, :, :1], 3, axis=2), alpha=img[:, :, 1].copy(), gray=True)
+    alpha = img[:, :, 3].copy() if channels == 4 else None
+    return Photo(np.ascontiguousarray(img[:, :, 2::-1]), alpha=alpha)  # BGR(A) -> RGB
+
+
+def write_photo(path: str | Path, photo: Photo, compression: int = 1) -> None:
+    """Write ``photo`` as a PNG of its own kind: gray or colour, with alpha, 8 or 16 bits."""
+    path = Path(path)
+    rgb = photo.rgb
+    if photo.gray:
+        planes = [np.round(rgb.mean(axis=2, dtype=np.float32)).astype(rgb.dtype)]
+    else:
+        planes = [rgb[:, :, 2], rgb[:, :, 1], rgb[:, :, 0]]  # BGR for OpenCV
+    if photo.alpha is not None:
+        planes.append(photo.alpha.astype(rgb.dtype))
+    img = planes[0] if len(planes) == 1 else np.dstack(planes)
+    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:
+        raise ImageError(f"{path}: PNG encoding failed")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf.tofile(path)

@@ -1,0 +1,140 @@
+"""Tiled inference: tile layout, equality with whole-frame output, bounded peak memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from deblurflow.models import ResNetGenerator
+from deblurflow.tiling import deblur_tiled, ramp, tile_starts, torch_runner
+
+
+@pytest.mark.parametrize(
+    "length,tile,overlap,starts,size",
+    [
+        (1280, 1024, 64, [0, 608], 672),  # evenly spread, not 1024 + a 768 px overlap
+        (720, 1024, 64, [0], 720),
+        (100, 40, 8, [0, 30, 61], 39),
+        (100, 0, 8, [0], 100),  # tile 0 = whole frame
+    ],
+)
+def test_tile_starts(length, tile, overlap, starts, size):
+    assert tile_starts(length, tile, overlap) == (starts, size)
+
+
+@pytest.mark.parametrize("tile,overlap", [(64, 16), (100, 20), (33, 0), (512, 64)])
+def test_tiles_cover_and_overlap_for_every_length(tile, overlap):
+    for length in range(1, 1500, 7):
+        starts, size = tile_starts(length, tile, overlap)
+        assert size <= max(tile, length) if length <= tile else size <= tile
+        assert starts[0] == 0 and starts[-1] + size == length
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        assert all(size - g >= overlap - 1 for g in gaps)  # neighbours overlap (floor: -1)
+
+
+def test_tile_overlap_must_leave_room():
+    with pytest.raises(ValueError, match="overlap"):
+        tile_starts(500, 64, 32)
+
+
+def test_ramp_weights():
+    assert ramp(6, 2, False, False).tolist() == [1] * 6
+    assert ramp(6, 2, True, True).tolist() == [0.25, 0.75, 1, 1, 0.75, 0.25]
+    w = ramp(20, 8, True, False)  # outer quarter (2 px) ~0, then linear over 4 px
+    np.testing.assert_allclose(w[:8], [1e-6, 1e-6, 0.125, 0.375, 0.625, 0.875, 1, 1])
+
+
+def _local_net(seed=0):
+    """Fully convolutional, receptive radius 6 px (three 5x5 convs), no image-wide statistics:
+    where tiling is exact, so any difference is the tiling's own."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 5, padding=2), nn.ReLU(), nn.Conv2d(8, 8, 5, padding=2), nn.ReLU(),
+        nn.Conv2d(8, 3, 5, padding=2), nn.Tanh(),
+    ).eval()  # fmt: skip
+
+
+def _max_diff(a, b, border=8):
+    inner = (slice(border, -border), slice(border, -border))
+    return int(np.abs(a.astype(int) - b.astype(int))[inner].max())
+
+
+def test_tiled_equals_whole_frame_away_from_borders():
+    run = torch_runner(_local_net())
+    # 16-bit so that a difference far below one 8-bit level still shows.
+    img = np.random.default_rng(0).integers(0, 65536, (150, 230, 3), dtype=np.uint16)
+    whole = deblur_tiled(run, img)  # one pass
+    tiled = deblur_tiled(run, img, tile=96, overlap=32)  # 2 x 3 tiles, radius 6 <= 32 // 4
+    naive = deblur_tiled(run, img, tile=96, overlap=0)  # abutting tiles, no blending
+    assert tiled.shape == img.shape and tiled.dtype == np.uint16
+    assert _max_diff(whole, img) > 10_000  # the model does change the image
+    assert _max_diff(tiled, whole) <= 2  # float rounding only (of 65535)
+    assert _max_diff(naive, whole) > 1000  # seams: what blending over the overlap removes
+
+
+def test_whole_frame_path_matches_deblur():
+    from deblurflow.inference import deblur
+
+    g = ResNetGenerator(4, 1, global_residual=False)
+    img = np.random.default_rng(1).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(deblur_tiled(torch_runner(g), img), deblur(g, img))
+
+
+def test_sixteen_bit_keeps_its_precision():
+    g = ResNetGenerator(4, 1, global_residual=True)  # untrained: the identity
+    img = np.random.default_rng(2).integers(0, 65536, (40, 50, 3), dtype=np.uint16)
+    out = deblur_tiled(torch_runner(g), img, tile=32, overlap=8)
+    assert out.dtype == np.uint16
+    np.testing.assert_array_equal(out, img)  # not quantised to 8 bits on the way
+
+
+PEAK_SCRIPT = textwrap.dedent(
+    """
+    import json, resource, threading
+    import numpy as np, torch
+    from deblurflow.models import ResNetGenerator
+    from deblurflow.tiling import deblur_tiled, torch_runner
+    torch.set_num_threads(1)
+    def rss_mb():
+        pages = int(open("/proc/self/statm").read().split()[1])
+        return pages * resource.getpagesize() / 2**20
+    def growth_mb(fn):
+        # Peak resident memory while fn runs, over the resident memory just before, sampled
+        # every millisecond (ru_maxrss would also hold earlier peaks, e.g. of the imports).
+        start, peak, done = rss_mb(), [0.0], threading.Event()
+        def poll():
+            while not done.wait(0.001):
+                peak[0] = max(peak[0], rss_mb())
+        t = threading.Thread(target=poll)
+        t.start()
+        fn()
+        done.set()
+        t.join()
+        return max(peak[0], rss_mb()) - start
+    run = torch_runner(ResNetGenerator(4, 1, global_residual=True))
+    img = np.full((1280, 1280, 3), 7, np.uint8)
+    deblur_tiled(run, img[:256, :256])  # warm-up: allocator, oneDNN primitives
+    tiled = growth_mb(lambda: deblur_tiled(run, img, tile=256, overlap=32))
+    whole = growth_mb(lambda: deblur_tiled(run, img))
+    print(json.dumps({"tiled": tiled, "whole": whole}))
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/statm")
+def test_tiled_peak_memory_is_bounded_on_a_large_image():
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, check=True
+    )
+    mb = json.loads(out.stdout.strip().splitlines()[-1])
+    # 1280x1280: the output (5 MB) + one row of tiles in float (~5 MB) + one tile's
+    # activations; the whole frame holds full-resolution activations (~200 MB).
+    assert mb["tiled"] < 48, mb
+    assert mb["whole"] > 3 * max(mb["tiled"], 16), mb

@@ -52,6 +52,7 @@ def test_dvc_shows_the_png_as_an_image_plot_and_no_stray_plot(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     subprocess.run([dvc, "init", "-q"], cwd=tmp_path, check=True)
     shutil.copy(repo / "dvc.yaml", tmp_path)
+    shutil.copy(repo / "params.yaml", tmp_path)  # dvc.yaml interpolates ${data.videos}
     history = _history()
     columns = [*history[0], "images_per_s"]
     lines = [",".join(columns)] + [",".join(str(r.get(c, 48.0)) for c in columns) for r in history]

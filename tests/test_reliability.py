@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -67,7 +68,9 @@ def test_stage_start_removes_temp_files_a_killed_writer_left(tmp_path, capsys):
 
 def test_dvc_never_caches_an_atomic_temp_file_inside_an_output():
     out = subprocess.run(
-        ["dvc", "check-ignore", "models/checkpoints/.last.pt.k3j2.tmp", "models/checkpoints/a.pt"],
+        # The venv's dvc (make test does not put the venv on PATH).
+        [str(Path(sys.executable).with_name("dvc")), "check-ignore",
+         "models/checkpoints/.last.pt.k3j2.tmp", "models/checkpoints/a.pt"],
         cwd=REPO, capture_output=True, text=True, env={**os.environ, "DVC_NO_ANALYTICS": "1"},
     )  # fmt: skip
     assert out.stdout.split() == ["models/checkpoints/.last.pt.k3j2.tmp"]

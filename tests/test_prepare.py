@@ -136,6 +136,23 @@ def test_too_few_training_sequences_is_an_error(pairs_dir, tmp_path):
     assert not (tmp_path / "p").exists()
 
 
+def test_a_lone_training_sequence_validates_on_its_last_pairs(tmp_path):
+    # One train clip (15 frames -> 5 pairs at M=3) and one test clip: the last
+    # round(0.2 x 5) = 1 pair in time validates, the first 4 train.
+    pairs = make_pairs(tmp_path, {"train": {"clip": (15, 36, 64)}, "test": {"t": (6, 36, 64)}})
+    info = prepare_pairs(pairs, tmp_path / "p", PrepareParams(size=None, val_sequences=3), 0)
+    rows = read_csv(tmp_path / "p" / "manifest.csv")
+    frames = {s: [r["frame"] for r in rows if r["split"] == s] for s in ("train", "val")}
+    assert frames == {"train": ["000001", "000004", "000007", "000010"], "val": ["000013"]}
+    assert info["counts"] == {"train": 4, "val": 1, "test": 2}
+    val_blur, _ = load_split(tmp_path / "p", "val")
+    assert np.array_equal(val_blur[0], read_rgb(pairs / rows[4]["blur"]))
+    # A lone sequence with a single pair cannot spare one.
+    short = make_pairs(tmp_path / "s", {"train": {"c": (3, 36, 64)}, "test": {"t": (3, 36, 64)}})
+    with pytest.raises(ValueError, match="only training sequence, c, has 1 pair"):
+        prepare_pairs(short, tmp_path / "q", PrepareParams(), seed=0)
+
+
 def test_mixed_aspect_ratios_name_the_sequence(tmp_path):
     layout = {
         "train": {"wide": (3, 36, 64), "other": (3, 36, 64), "square": (3, 40, 40)},

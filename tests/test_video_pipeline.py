@@ -36,11 +36,10 @@ def test_repro_on_clips_then_adding_a_clip_reruns_from_download(tmp_path):
         pytest.skip(f"real frames not found in {HIGHFPS / 'frames'}")
     clips = tmp_path / "clips"
     clips.mkdir()
-    # 4:3 like the real frames (prepare needs one aspect ratio). Three clips, not two: prepare
-    # holds one training sequence out for validation, so train needs two besides the test clip.
+    # 4:3 like the real frames (prepare needs one aspect ratio). Two clips: one tests, and the
+    # lone training clip's last pairs in time validate (prepare.split_in_time).
     encode(clips / "street.mkv", gray_frames(real[:21]), fps=240)
     encode(clips / "square.mp4", rendered(21, h=72, w=96), fps=120)
-    encode(clips / "drift.mp4", rendered(21, h=72, w=96, seed=1), fps=240)
     params = merge(repo_params(), merge(TINY, {"data": {"videos": str(clips)}}))
     env = clean_env(PYTHONUNBUFFERED="1")
     (tmp_path / "ws").mkdir()
@@ -49,20 +48,23 @@ def test_repro_on_clips_then_adding_a_clip_reruns_from_download(tmp_path):
     assert ran(run([str(BIN / "dvc"), "repro"], ws, env)) == STAGES
     source = json.loads((ws / "data/raw/source.json").read_text())
     rates = {key.split("/")[1]: fps for key, fps in source["fps"].items()}
-    assert rates == {"street": 240.0, "square": 120.0, "drift": 240.0}
-    assert len(source["sequences"]["test"]) == 1  # round(3 x 0.3): one whole clip
+    assert rates == {"street": 240.0, "square": 120.0}
+    assert len(source["sequences"]["test"]) == 1  # max(1, round(2 x 0.3)): one whole clip
     manifest = json.loads((ws / "data/pairs/manifest.json").read_text())
     assert {k: v["m"] for k, v in manifest["sequences"].items()} == {
         k: 3 if k.endswith("square") else 7 for k in source["fps"]
     }
     lock = yaml.safe_load((ws / "dvc.lock").read_text())
     dep = [d for d in lock["stages"]["download"]["deps"] if d["path"] == str(clips)]
-    assert len(dep) == 1 and dep[0]["nfiles"] == 3 and dep[0]["md5"].endswith(".dir")
+    assert len(dep) == 1 and dep[0]["nfiles"] == 2 and dep[0]["md5"].endswith(".dir")
+    info = json.loads((ws / "data/prepared/info.json").read_text())
+    assert info["sequences"]["train"] == info["sequences"]["val"]  # one clip, split in time
+    assert info["counts"]["val"] >= 1 and info["counts"]["train"] >= 1
     assert ran(run([str(BIN / "dvc"), "repro"], ws, env)) == []
 
-    encode(clips / "walk.mov", rendered(21, h=72, w=96, seed=2), fps=240)
+    encode(clips / "drift.mov", rendered(21, h=72, w=96, seed=1), fps=240)
     status = run([str(BIN / "dvc"), "status", "--json"], ws, env)
     assert list(json.loads(status)) == ["download"]  # only download sees the change itself
     assert ran(run([str(BIN / "dvc"), "repro"], ws, env)) == STAGES
     source = json.loads((ws / "data/raw/source.json").read_text())
-    assert sum(len(s) for s in source["sequences"].values()) == 4
+    assert sum(len(s) for s in source["sequences"].values()) == 3

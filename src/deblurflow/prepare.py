@@ -221,6 +221,24 @@ def split_sequences(
     return train, val
 
 
+VAL_SHARE = 0.2  #: share of a lone training sequence's pairs (its last, in time) that validate
+
+
+def split_in_time(rows: list[dict[str, Any]], sequence: str) -> tuple[list, list]:
+    """(train, val) pairs of one sequence: the last VAL_SHARE of them (at least one) validate."""
+    if len(rows) < 2:
+        raise ValueError(
+            f"the only training sequence, {sequence}, has {len(rows)} pair(s): at least 2 are "
+            "needed to keep one for validation (use a longer clip or more sequences)"
+        )
+    n_val = max(1, round(VAL_SHARE * len(rows)))
+    logger.warning(
+        "one training sequence (%s): its last %d of %d pairs in time validate",
+        sequence, n_val, len(rows),
+    )  # fmt: skip
+    return rows[:-n_val], rows[-n_val:]
+
+
 def prepare_pairs(
     pairs_dir: str | Path, out_dir: str | Path, prepare: PrepareParams, seed: int
 ) -> dict[str, Any]:
@@ -233,14 +251,21 @@ def prepare_pairs(
     test_seqs = sorted({p["sequence"] for p in pairs if p["split"] == "test"})
     if not test_seqs:
         raise ValueError(f"{pairs_dir / 'manifest.json'}: no test pairs")
-    train_seqs, val_seqs = split_sequences(train_all, prepare.val_sequences, seed)
+    # One training sequence (e.g. two slow-motion clips: one train, one test) cannot give up a
+    # whole sequence: its last VAL_SHARE of pairs in time validate instead.
+    one = len(train_all) == 1
+    train_seqs, val_seqs = (
+        (train_all, train_all) if one else split_sequences(train_all, prepare.val_sequences, seed)
+    )
     split_of = {("train", s): "train" for s in train_seqs}
-    split_of.update({("train", s): "val" for s in val_seqs})
+    split_of.update({("train", s): "val" for s in val_seqs if not one})
     split_of.update({("test", s): "test" for s in test_seqs})
     # Manifest order (sequence, then time) is kept inside each split.
     rows: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
     for p in sorted(pairs, key=lambda p: (p["sequence"], str(p["frame"]))):
         rows[split_of[(p["split"], p["sequence"])]].append(p)
+    if one:
+        rows["train"], rows["val"] = split_in_time(rows["train"], train_all[0])
 
     # Every frame must come out at this size; the first blur image sets it.
     first_path = pairs_dir / rows["train"][0]["blur"]

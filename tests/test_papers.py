@@ -147,7 +147,7 @@ def test_hacettepe_row_runs_through_the_train_stage(raw, prepared, tmp_path, rep
         sys.executable, str(repo / "stages" / "train.py"),
         "--params", str(tmp_path / "params.yaml"), "--data", str(prepared),
         "--checkpoints", str(ckpt), "--history", str(tmp_path / "history.csv"),
-        "--run-file", str(tmp_path / "run.json"),
+        "--run-file", str(tmp_path / "run.json"), "--plot", str(tmp_path / "curves.png"),
     ]  # fmt: skip
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)

@@ -136,6 +136,7 @@ def test_sigterm_marks_the_run_killed_and_says_where_training_stopped(
         sys.executable, str(repo / "stages" / "train.py"),
         "--params", str(tmp_path / "params.yaml"), "--data", str(data), "--checkpoints", str(ckpt),
         "--history", str(tmp_path / "history.csv"), "--run-file", str(tmp_path / "run.json"),
+        "--plot", str(tmp_path / "curves.png"),  # not the default metrics/ of the repo
     ]  # fmt: skip
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     proc = subprocess.Popen(

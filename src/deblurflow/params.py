@@ -147,11 +147,11 @@ class PrepareParams:
 class ModelParams:
     """Generator and discriminator architecture (built by name)."""
 
-    generator: Literal["resnet", "nafnet", "tblock"] = "resnet"
+    generator: Literal["resnet", "nafnet", "tblock", "halfres"] = "resnet"
     #: width of the generator's first conv (seed: 64; nafnet: its width; tblock: the width
     #: of l2 and of the t-blocks, published 64)
     channels: int = 64
-    res_blocks: int = 6  #: resnet: residual blocks at 1/4 resolution (seed: 6)
+    res_blocks: int = 6  #: resnet: residual blocks at 1/4 resolution (seed: 6); halfres: at 1/2
     global_residual: bool = True  #: resnet: output = input + G(input) (seed 002)
     norm: Literal["instance", "batch", "none"] = "instance"  #: resnet: normalisation layers
     #: resnet up-sampling: 3x3 (DeblurGAN) or 4x4 (HUST) stride-2 transposed convs, or

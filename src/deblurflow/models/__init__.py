@@ -20,6 +20,7 @@ from torch import nn
 from deblurflow.atomic import write_bytes
 from deblurflow.models.discriminator import PatchGANDiscriminator
 from deblurflow.models.generator import ResNetGenerator
+from deblurflow.models.halfres import HalfResGenerator
 from deblurflow.models.nafnet import NAFNetGenerator
 from deblurflow.models.tblock import TBlockGenerator
 from deblurflow.params import ModelParams, to_dict
@@ -28,6 +29,7 @@ __all__ = [
     "DISCRIMINATORS",
     "FORMAT",
     "GENERATORS",
+    "HalfResGenerator",
     "ModelFileError",
     "NAFNetGenerator",
     "PatchGANDiscriminator",
@@ -47,6 +49,7 @@ GENERATORS: dict[str, Callable[[ModelParams], nn.Module]] = {
     "resnet": ResNetGenerator.from_params,
     "nafnet": NAFNetGenerator.from_params,
     "tblock": TBlockGenerator.from_params,
+    "halfres": HalfResGenerator.from_params,
 }
 #: name (``model.discriminator``) -> constructor from ModelParams
 DISCRIMINATORS: dict[str, Callable[[ModelParams], nn.Module]] = {

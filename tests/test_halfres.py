@@ -1,0 +1,108 @@
+"""Half-resolution residual generator: pixel layout, size by hand, identity at start, GAN use."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deblurflow.losses import discriminator_loss, generator_loss
+from deblurflow.models import (
+    HalfResGenerator,
+    build_discriminator,
+    build_generator,
+    load_generator,
+    save_generator,
+)
+from deblurflow.params import ModelParams, parse_params
+from deblurflow.tiling import required_multiple
+
+HALF = ModelParams(generator="halfres", channels=8, res_blocks=2, d_channels=8)
+
+
+def _net_params(width: int, blocks: int) -> int:
+    head = 12 * width * 9 + width  # 3x3 conv 12 -> width
+    block = 2 * (width * width * 9 + width)  # two 3x3 convs width -> width
+    tail = width * 12 * 9 + 12  # 3x3 conv width -> 12
+    return head + blocks * block + tail
+
+
+@pytest.mark.parametrize("width,blocks", [(64, 4), (8, 2), (16, 0)])
+def test_parameter_count_by_hand(width, blocks):
+    g = HalfResGenerator(width, blocks)
+    assert sum(p.numel() for p in g.parameters()) == _net_params(width, blocks)
+
+
+def test_default_size_is_309k():
+    # 6,976 head + 4 x 73,856 blocks + 6,924 tail
+    assert _net_params(64, 4) == 309_324
+
+
+@pytest.mark.parametrize("hw", [(37, 53), (64, 64), (8, 12), (1, 3)])
+def test_any_size_shape_range_and_starts_as_identity(hw):
+    torch.manual_seed(0)
+    g = build_generator(HALF)
+    x = torch.rand(2, 3, *hw) * 2 - 1
+    assert torch.equal(g(x), x)  # zero tail conv: the untrained net passes the input through
+    with torch.no_grad():
+        g.tail.weight.normal_(0, 0.1)
+    y = g(x)
+    assert y.shape == x.shape
+    assert torch.isfinite(y).all() and y.min() >= -1 and y.max() <= 1
+    assert not torch.equal(y, x)
+
+
+def test_each_output_pixel_gets_its_own_correction_channels():
+    # Tail channel k of half-res pixel (i, j) lands on full-res pixel
+    # (2i + (k % 4) // 2, 2j + k % 2) of colour k // 4 (torch's pixel_shuffle layout).
+    g = HalfResGenerator(4, 0)
+    with torch.no_grad():
+        g.tail.weight.zero_()
+        g.tail.bias.zero_()
+        g.tail.bias[7] = 0.5  # colour 1, sub-pixel (1, 1)
+    x = torch.zeros(1, 3, 4, 6)
+    y = g(x)
+    expected = torch.zeros_like(x)
+    expected[0, 1, 1::2, 1::2] = 0.5
+    torch.testing.assert_close(y, expected)
+
+
+def test_batch_items_are_independent_and_odd_sizes_pad_by_reflection():
+    torch.manual_seed(0)
+    g = build_generator(HALF)
+    with torch.no_grad():
+        g.tail.weight.normal_(0, 0.1)
+    x = torch.rand(3, 3, 21, 30) * 2 - 1
+    torch.testing.assert_close(g(x)[1:2], g(x[1:2]))
+    # An odd height is padded with the reflected row, then cropped back.
+    padded = F.pad(x, (0, 0, 0, 1), mode="reflect")
+    torch.testing.assert_close(g(x), g(padded)[..., :21, :])
+    assert required_multiple(g) == 4  # lcm of the pipeline's 4 and its own 2
+
+
+def test_one_gan_step_trains_every_parameter():
+    torch.manual_seed(0)
+    g, d = build_generator(HALF), build_discriminator(HALF)
+    blur, sharp = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    opt = torch.optim.AdamW(g.parameters(), 1e-3)
+    fake = g(blur)
+    discriminator_loss(d(sharp), d(fake.detach())).backward()
+    losses = generator_loss(d(fake), fake, sharp, 1.0, 100.0, "charbonnier", 0.1)
+    opt.zero_grad()
+    losses["total"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in g.parameters())
+    assert g.tail.weight.grad.abs().sum() > 0
+    opt.step()
+    assert not torch.equal(g(blur), blur)
+
+
+def test_params_and_file_round_trip(tmp_path):
+    p = parse_params({"model": {"generator": "halfres", "channels": 8, "res_blocks": 3}})
+    g = build_generator(p.model)
+    assert isinstance(g, HalfResGenerator) and len(g.body) == 3
+    save_generator(tmp_path / "g.pt", g, p.model)
+    back, info = load_generator(tmp_path / "g.pt")
+    assert isinstance(back, HalfResGenerator)
+    assert ModelParams(**info["model"]) == p.model
+    x = torch.rand(1, 3, 24, 40) * 2 - 1
+    torch.testing.assert_close(back(x), g.eval()(x))

@@ -7,27 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from workspace import BIN, clean_env, copy_repo, merge, repo_params, run
+from workspace import BIN, STAGES, TINY, clean_env, copy_repo, merge, ran, repo_params, run
 
 from deblurflow import tracking
 
-STAGES = ["download", "synthesize", "prepare", "train", "select", "evaluate"]
-
-TINY = {
-    "data": {"sample": {"train_sequences": 3, "test_sequences": 1, "frames": 21,
-                        "width": 96, "height": 64}},
-    "blur": {"workers": 1},
-    "prepare": {"size": 96, "val_sequences": 1},
-    "model": {"channels": 4, "res_blocks": 1, "d_channels": 4},
-    "train": {"epochs": 2, "batch_size": 2, "crop": 32, "steps_per_epoch": 2, "log_every": 1},
-    "evaluate": {"samples": 2},
-}  # fmt: skip
-
 pytestmark = pytest.mark.slow
-
-
-def ran(output: str) -> list[str]:
-    return [s for s in STAGES if f"Running stage '{s}'" in output]
 
 
 @pytest.fixture(scope="module")

@@ -17,21 +17,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workspace import BIN, CommandError, clean_env, copy_repo, merge, repo_params, run
+from workspace import BIN, TINY, CommandError, clean_env, copy_repo, merge, repo_params, run
 
 from deblurflow import stage
 
 pytestmark = pytest.mark.slow
 
-TINY = {
-    "data": {"sample": {"train_sequences": 3, "test_sequences": 1, "frames": 21,
-                        "width": 96, "height": 64}},
-    "blur": {"workers": 1},
-    "prepare": {"size": 96, "val_sequences": 1},
-    "model": {"channels": 4, "res_blocks": 1, "d_channels": 4},
-    "train": {"epochs": 2, "batch_size": 2, "crop": 32, "steps_per_epoch": 2, "log_every": 1},
-    "evaluate": {"samples": 2, "real_pairs": []},
-}  # fmt: skip
 KEPT = ["models/mlflow_run.json", "metrics/train_history.csv", "models/checkpoints/last.pt"]
 
 

@@ -1,12 +1,16 @@
-"""Team set-up: an `mlflow server` on PostgreSQL receiving a run, its model and a registry
-version from the stages' own code, and `predict -m models:/...` through it.
+"""Team set-up: a full tiny `dvc repro` with MLFLOW_TRACKING_URI pointing at an `mlflow server`
+on PostgreSQL; the run, its params and metrics, the logged model and the registered version
+are read back from the server and from PostgreSQL's tables, and `predict -m models:/...`
+loads the version through the server.
 
 A real PostgreSQL server is started from the system's initdb/pg_ctl (Debian's postgresql
-package); skipped with the reason where they, or psycopg2 (the `server` extra), are missing.
+package, on PATH or in /usr/lib/postgresql/*/bin); skipped with the reason where they, psycopg2
+(the `server` extra) or dvc are missing.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -19,10 +23,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from workspace import BIN, STAGES, TINY, clean_env, copy_repo, merge, ran, repo_params, run
 
 pytestmark = pytest.mark.slow
 
-INITDB, PG_CTL = shutil.which("initdb"), shutil.which("pg_ctl")
+
+def _pg_bin(name: str) -> str | None:
+    """A PostgreSQL server binary: on PATH, else the newest of Debian's versioned folders."""
+    found = shutil.which(name)
+    if found:
+        return found
+    debian = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+                    key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)  # fmt: skip
+    return str(debian[-1]) if debian else None
+
+
+INITDB, PG_CTL = _pg_bin("initdb"), _pg_bin("pg_ctl")
 
 
 def _free_port() -> int:
@@ -49,7 +65,10 @@ def _as_pg_user() -> list[str]:
 @pytest.fixture
 def postgres():
     if not (INITDB and PG_CTL):
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on PATH")
+        pytest.skip(
+            "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in "
+            "/usr/lib/postgresql/*/bin: apt install postgresql"
+        )
     psycopg2 = pytest.importorskip("psycopg2", reason="the server extra: pip install psycopg2")
     prefix = _as_pg_user()
     root = Path(tempfile.mkdtemp(prefix="deblurflow-pg-"))  # not under pytest's 0700 tmp
@@ -102,44 +121,71 @@ def mlflow_server(postgres, tmp_path):
         log.close()
 
 
-def test_pipeline_run_and_registry_on_a_postgres_backed_server(
+@pytest.mark.skipif(not (BIN / "dvc").exists(), reason="dvc is not installed next to this Python")
+def test_dvc_repro_logs_run_model_and_registry_into_a_postgres_backed_server(
     mlflow_server, tmp_path, monkeypatch
 ):
-    import torch
+    from mlflow.tracking import MlflowClient
 
-    from deblurflow import registry, run_info, tracking
+    from deblurflow import tracking
     from deblurflow.cli import main
     from deblurflow.images import read_rgb, write_png
-    from deblurflow.models import build_generator, save_generator
-    from deblurflow.params import ModelParams
 
     url, psycopg2, pg_port = mlflow_server
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)  # what a team sets
-    monkeypatch.chdir(tmp_path)
-    params = ModelParams(generator="resnet", channels=4, res_blocks=1, d_channels=4)
-    g = build_generator(params)
-    with torch.no_grad():
-        for p in g.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    save_generator(tmp_path / "best.pt", g, params, epoch=1)
+    env = clean_env(PYTHONUNBUFFERED="1", MLFLOW_TRACKING_URI=url)  # what a team sets
+    (tmp_path / "ws").mkdir()
+    ws = copy_repo(tmp_path / "ws", merge(repo_params(), TINY), env)
+    assert ran(run([str(BIN / "dvc"), "repro"], ws, env)) == STAGES
+    # Nothing went to the local store: a silent fallback would pass every check below but this.
+    assert not (ws / "mlflow.db").exists() and not (ws / "mlartifacts").exists()
+    ev = json.loads((ws / "metrics/eval.json").read_text())
 
-    t = tracking.Tracker()  # train
-    t.start("lambda_pix=50", {"lambda_pix": 50}, run_info.standard_tags("dvc.yaml"))
-    t.log_metrics({"loss_g": 1.5}, step=1)
-    tracking.write_run_file(tmp_path / "run.json", t)
-    with run_info.ends_run(tmp_path / "run.json", finish=True) as ev:  # evaluate
-        ev.log_metrics({"test_psnr": 27.5})
-        assert registry.log_generator(ev, tmp_path / "best.pt", {"test_psnr": 27.5}) == "1"
+    client = MlflowClient(url)
+    exp = client.get_experiment_by_name("deblurflow")
+    assert exp is not None, "no deblurflow experiment on the server"
+    assert exp.tags.get("mlflow.experimentKind") == "custom_model_development"
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1
+    r = runs[0]
+    run_id = r.info.run_id
+    assert tracking.read_run_id(ws / "models/mlflow_run.json") == run_id
+    assert r.info.status == "FINISHED"  # train left it RUNNING, evaluate ended it
+    assert r.info.run_name.startswith("params@")
+    assert r.data.params["lambda_pix"] == "100.0" and r.data.params["train.epochs"] == "2"
+    assert r.data.metrics["test_psnr"] == pytest.approx(ev["test_psnr"])
+    assert r.data.metrics["best_epoch"] == ev["best_epoch"]
+    assert r.data.tags["mlflow.source.git.commit"]
+    assert {"samples", "model", "eval.json"} <= {a.path for a in client.list_artifacts(run_id)}
+    # The server decides where artifacts go (--artifacts-destination), not the workspace.
+    assert r.info.artifact_uri.startswith("mlflow-artifacts:")
+    assert list((tmp_path / "artifacts").rglob("best.pt"))
 
-    write_png(tmp_path / "a.png", np.full((24, 40, 3), 90, np.uint8))
-    assert main(["predict", "a.png", "-m", "models:/deblurflow-generator/1", "-o", "out"]) == 0
-    assert read_rgb(tmp_path / "out" / "a_deblurred.png").shape == (24, 40, 3)
+    models = client.search_logged_models([exp.experiment_id])
+    assert [m.source_run_id for m in models] == [run_id]  # mlflow.pytorch.log_model's model
+    version = client.get_model_version("deblurflow-generator", "1")
+    assert version.run_id == run_id
+    assert models[0].model_id in version.source, version.source  # the version is that model
+    assert version.tags["test_psnr"] == f"{ev['test_psnr']:.4g}"  # tagged with its scores
 
     # The rows really are in PostgreSQL.
     conn = psycopg2.connect(host="127.0.0.1", port=pg_port, user="postgres", dbname="mlflow")
     cur = conn.cursor()
-    cur.execute("SELECT name, status FROM runs")
-    assert cur.fetchall() == [("lambda_pix=50", "FINISHED")]
-    cur.execute("SELECT name, version FROM model_versions")
-    assert cur.fetchall() == [("deblurflow-generator", 1)]
+    cur.execute("SELECT run_uuid, name, status FROM runs")
+    assert cur.fetchall() == [(run_id, r.info.run_name, "FINISHED")]
+    cur.execute("SELECT value FROM latest_metrics WHERE run_uuid = %s AND key = 'test_psnr'",
+                (run_id,))  # fmt: skip
+    assert cur.fetchone()[0] == pytest.approx(ev["test_psnr"])
+    cur.execute("SELECT value FROM params WHERE run_uuid = %s AND key = 'lambda_pix'", (run_id,))
+    assert cur.fetchall() == [("100.0",)]
+    cur.execute("SELECT source_run_id FROM logged_models")
+    assert cur.fetchall() == [(run_id,)]
+    cur.execute("SELECT name, version, run_id FROM model_versions")
+    assert cur.fetchall() == [("deblurflow-generator", 1, run_id)]
     conn.close()
+
+    # A colleague's machine: predict with the registered version, fetched through the server.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    monkeypatch.chdir(tmp_path)
+    write_png(tmp_path / "a.png", np.full((24, 40, 3), 90, np.uint8))
+    assert main(["predict", "a.png", "-m", "models:/deblurflow-generator/1", "-o", "out"]) == 0
+    assert read_rgb(tmp_path / "out" / "a_deblurred.png").shape == (24, 40, 3)

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 from videos import encode, gray_frames, rendered
-from workspace import BIN, clean_env, copy_repo, merge, repo_params, run
+from workspace import BIN, STAGES, clean_env, copy_repo, merge, ran, repo_params, run
 
 pytestmark = pytest.mark.slow
 
 HIGHFPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "highfps-real"
-STAGES = ["download", "synthesize", "prepare", "train", "select", "evaluate"]
 TINY = {
     "data": {"source": "video", "test_fraction": 0.3},
     "blur": {"frames": None, "exposure_ms": 30, "workers": 1},
@@ -22,10 +21,6 @@ TINY = {
     "train": {"epochs": 1, "batch_size": 2, "crop": 32, "steps_per_epoch": 2, "log_every": 1},
     "evaluate": {"samples": 1, "real_pairs": []},
 }  # fmt: skip
-
-
-def ran(output: str) -> list[str]:
-    return [s for s in STAGES if f"Running stage '{s}'" in output]
 
 
 def test_repro_on_clips_then_adding_a_clip_reruns_from_download(tmp_path):

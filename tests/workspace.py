@@ -1,8 +1,10 @@
-"""A git + DVC copy of this repo in a temp folder, for the end-to-end test and bench/pipeline.py.
+"""A git + DVC copy of this repo in a temp folder, for the end-to-end tests and bench/pipeline.py.
 
 Plain functions (no pytest): the benchmark imports them too. The copy holds the repo's tracked
 and untracked-but-not-ignored files minus tests/ and bench/, with the given params.yaml,
-committed, so `dvc repro` there runs exactly this checkout's stages.
+committed, so `dvc repro` there runs exactly this checkout's stages. ``TINY`` is the params
+override for a full `dvc repro` of seconds on the embedded sample, shared by the tests that
+run one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,18 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  #: the venv's bin/, where dvc and the stages' python live
+STAGES = ["download", "synthesize", "prepare", "train", "select", "evaluate"]
+
+#: over params.yaml: a tiny sample, 4-channel models, 2 epochs of 2 steps, no real pairs
+TINY = {
+    "data": {"sample": {"train_sequences": 3, "test_sequences": 1, "frames": 21,
+                        "width": 96, "height": 64}},
+    "blur": {"workers": 1},
+    "prepare": {"size": 96, "val_sequences": 1},
+    "model": {"channels": 4, "res_blocks": 1, "d_channels": 4},
+    "train": {"epochs": 2, "batch_size": 2, "crop": 32, "steps_per_epoch": 2, "log_every": 1},
+    "evaluate": {"samples": 2, "real_pairs": []},
+}  # fmt: skip
 
 
 class CommandError(RuntimeError):
@@ -79,6 +93,11 @@ def copy_repo(dest: Path, params: dict, env: dict[str, str]) -> Path:
     run(["git", "add", "-A"], dest, env)
     run(["git", "commit", "-qm", "workspace"], dest, env)
     return dest
+
+
+def ran(output: str) -> list[str]:
+    """The pipeline stages a `dvc repro` / `dvc exp run` output says it ran, in order."""
+    return [s for s in STAGES if f"Running stage '{s}'" in output]
 
 
 def repo_params() -> dict:

@@ -7,9 +7,10 @@ system metrics and the run's status across the train -> select -> evaluate stage
 - Tags: ``mlflow.source.name``/``type``, ``mlflow.source.git.commit``/``branch``/``repoURL``
   and ``mlflow.user`` are the ones MLflow's UI shows as Source, Version and User.
 - Experiment kind: the experiment tag ``mlflow.experimentKind = custom_model_development``
-  marks a model-training (not GenAI) experiment. MLflow 3.17's UI reads it only when its
-  GenAI / Model training switch is off; with the switch (the default) the view comes from the
-  browser's last choice or ``?workflowType=machine_learning`` in the URL (README).
+  marks a model-training (not GenAI) experiment. MLflow 3.17.2's UI does not read it to pick
+  its view: that comes from ``?workflowType=`` in the URL, else the browser's stored choice
+  (localStorage ``mlflow.workflowType_v1``), else GenAI, and no server setting changes it
+  (README, "Compare runs in MLflow"; tests/test_mlflow_ui.py).
 - Status: train leaves its run RUNNING, evaluate ends it FINISHED; a failing (or interrupted)
   select or evaluate marks it FAILED (KILLED), as train already does.
 """

@@ -79,6 +79,28 @@ def test_tracking_failure_is_reported_once_and_never_raises(monkeypatch, caplog,
     assert tracking.read_run_id(tmp_path / "run.json") is None
 
 
+def test_a_run_is_still_closed_after_a_logging_failure(store, monkeypatch, caplog):
+    from mlflow.tracking import MlflowClient
+
+    t = tracking.Tracker()
+    t.start("x", {"a": 1}, {})
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("server went away")
+
+    with monkeypatch.context() as m, caplog.at_level(logging.WARNING):
+        m.setattr(t._client, "log_batch", refuse)
+        t.log_metrics({"loss": 1.0}, step=1)  # fails: logging is off from here on
+        t.log_metrics({"loss": 2.0}, step=2)
+    assert not t.enabled
+    assert len([r for r in caplog.records if "server went away" in r.getMessage()]) == 1
+    t.finish("FAILED")
+    run = MlflowClient(store).get_run(t.run_id)
+    assert run.info.status == "FAILED"  # not left RUNNING
+    assert run.data.metrics == {}
+    assert not t.enabled
+
+
 def test_missing_run_file_disables_tracking(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         assert tracking.read_run_id(tmp_path / "absent.json") is None

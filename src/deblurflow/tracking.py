@@ -212,8 +212,13 @@ class Tracker:
             )
 
     def finish(self, status: str = "FINISHED") -> None:
-        if self.run_id:
-            self._safe("closing the run", lambda: self._client.set_terminated(self.run_id, status))
+        """End the run with ``status``. Tried even when an earlier failure switched logging off
+        (one more attempt, within the capped retries): a run nobody closes stays RUNNING."""
+        if not self.run_id or self._client is None:
+            return
+        self.enabled = True
+        self._safe("closing the run", lambda: self._client.set_terminated(self.run_id, status))
+        self.enabled = False
 
 
 # --- a run that will never finish is not left RUNNING ---

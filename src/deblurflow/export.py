@@ -97,6 +97,7 @@ def onnx_runner(path: str | Path, threads: int | None = None) -> Runner:
         out = session.run([OUTPUT], {INPUT: np.ascontiguousarray(tile, np.float32)})[0]
         return out[..., :h, :w]
 
+    run.multiple = multiple  # type: ignore[attr-defined]  # where tiles may start
     return run
 
 

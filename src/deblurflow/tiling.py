@@ -7,11 +7,12 @@ the neighbouring pixels; 1 at the image border) and the weighted outputs are ave
 rows are finished one at a time, so besides the input and the output only one row of tiles
 is held in float: peak memory grows with the image width, not with its area.
 
-A fully convolutional network whose receptive radius is at most ``overlap // 4`` gives the
-whole-frame result up to float rounding (tests/test_tiling.py). Both generators also use
-image-wide statistics (NAFNet's channel attention averages over the whole input, the ResNet's
-InstanceNorm normalises by it), so their tiles see slightly different statistics than the
-whole frame: a small, smooth difference, measured by bench/predict.py (BENCHMARKS.md).
+Tiles start on the generator's pixel grid (multiples of its down-sampling factor), so a fully
+convolutional network whose receptive radius is at most ``overlap // 4``, such as the default
+``halfres``, gives the whole-frame result up to float rounding (tests/test_tiling.py). NAFNet
+and the ResNet also use image-wide statistics (NAFNet's channel attention averages over the
+whole input, the ResNet's InstanceNorm normalises by it), so their tiles see slightly different
+statistics than the whole frame: a small, smooth difference, measured by bench/predict.py.
 """
 
 from __future__ import annotations
@@ -31,20 +32,27 @@ from deblurflow.models.generator import MIN_SIZE, MULTIPLE
 Runner = Callable[[np.ndarray], np.ndarray]
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> tuple[list[int], int]:
+def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> tuple[list[int], int]:
     """Start offsets and the common size of tiles covering ``[0, length)``.
 
-    The fewest tiles of at most ``tile`` pixels whose neighbours overlap by at least
+    The fewest tiles of about ``tile`` pixels whose neighbours overlap by at least
     ``overlap``, spread evenly (so 1280 px with tile 1024 is two 672 px tiles, not 1024 + 320
-    with a 768 px overlap). ``tile <= 0`` or ``length <= tile``: one tile, the whole length.
+    with a 768 px overlap). Every start is a multiple of ``align``: a generator that
+    down-samples (pixel-unshuffle, stride-2 convs) sees a tile on the same pixel grid as the
+    whole frame only then; the tiles may grow by up to ``align - 1`` pixels for it.
+    ``tile <= 0`` or ``length <= tile``: one tile, the whole length.
     """
     if tile <= 0 or length <= tile:
         return [0], length
     if not 0 <= 2 * overlap < tile:
         raise ValueError(f"tile overlap must be in [0, tile/2), got {overlap} for tile {tile}")
-    n = math.ceil((length - overlap) / (tile - overlap))
-    size = math.ceil((length + (n - 1) * overlap) / n)
-    return [math.floor(i * (length - size) / (n - 1)) for i in range(n)], size
+    # Rounding the starts down to the grid moves neighbours apart by up to align - 1 px: plan
+    # with that much more overlap, so the overlap asked for survives the rounding.
+    need = min(overlap + align - 1, (tile - 1) // 2)
+    n = math.ceil((length - need) / (tile - need))
+    size = math.ceil((length + (n - 1) * need) / n)
+    starts = [math.floor(i * (length - size) / (n - 1)) // align * align for i in range(n)]
+    return starts, length - starts[-1]
 
 
 def ramp(size: int, overlap: int, ramp_start: bool, ramp_end: bool) -> np.ndarray:
@@ -71,15 +79,18 @@ def ramp(size: int, overlap: int, ramp_start: bool, ramp_end: bool) -> np.ndarra
 def deblur_tiled(run: Runner, image: np.ndarray, tile: int = 0, overlap: int = 0) -> np.ndarray:
     """Deblur an (H, W, 3) uint8 or uint16 image with ``run`` -> the same shape and dtype.
 
-    ``tile = 0``: the whole frame in one pass. Values are mapped to [-1, 1] by the full
-    range of the dtype (255 or 65535), so a 16-bit photo keeps its precision end to end.
+    ``tile = 0``: the whole frame in one pass. Tiles start on multiples of ``run.multiple``
+    (set by torch_runner and onnx_runner) when the runner has it. Values are mapped to
+    [-1, 1] by the full range of the dtype (255 or 65535), so a 16-bit photo keeps its
+    precision end to end.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected (H, W, 3) uint8 or uint16, got {image.dtype} {image.shape}")
     half = np.iinfo(image.dtype).max / 2.0
     h, w = image.shape[:2]
-    ys, th = tile_starts(h, tile, overlap)
-    xs, tw = tile_starts(w, tile, overlap)
+    align = int(getattr(run, "multiple", 1))  # the runner's pixel grid (see tile_starts)
+    ys, th = tile_starts(h, tile, overlap, align)
+    xs, tw = tile_starts(w, tile, overlap, align)
     out = np.empty_like(image)
     carry_acc = carry_w = None  # rows of the previous tile row that the next one also covers
     for k, y in enumerate(ys):
@@ -133,7 +144,8 @@ def torch_runner(
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
 ) -> Runner:
-    """A Runner over a torch generator (put in eval mode; run under inference_mode)."""
+    """A Runner over a torch generator (put in eval mode; run under inference_mode); its
+    ``multiple`` attribute tells deblur_tiled where tiles may start."""
     generator.eval()
 
     def run(tile: np.ndarray) -> np.ndarray:
@@ -141,4 +153,5 @@ def torch_runner(
             x = torch.from_numpy(tile).to(device)
             return forward(generator, x, amp_dtype, channels_last).cpu().numpy()
 
+    run.multiple = required_multiple(generator)  # type: ignore[attr-defined]
     return run

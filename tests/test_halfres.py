@@ -1,4 +1,5 @@
-"""Half-resolution residual generator: pixel layout, size by hand, identity at start, GAN use."""
+"""Half-resolution residual generator: size by hand, pixel layout, batch independence (the shared
+generator contract is in test_generator_contract.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deblurflow.losses import discriminator_loss, generator_loss
 from deblurflow.models import (
     HalfResGenerator,
-    build_discriminator,
     build_generator,
-    load_generator,
-    save_generator,
 )
 from deblurflow.params import ModelParams, parse_params
 from deblurflow.tiling import required_multiple
@@ -36,20 +33,6 @@ def test_parameter_count_by_hand(width, blocks):
 def test_default_size_is_309k():
     # 6,976 head + 4 x 73,856 blocks + 6,924 tail
     assert _net_params(64, 4) == 309_324
-
-
-@pytest.mark.parametrize("hw", [(37, 53), (64, 64), (8, 12), (1, 3)])
-def test_any_size_shape_range_and_starts_as_identity(hw):
-    torch.manual_seed(0)
-    g = build_generator(HALF)
-    x = torch.rand(2, 3, *hw) * 2 - 1
-    assert torch.equal(g(x), x)  # zero tail conv: the untrained net passes the input through
-    with torch.no_grad():
-        g.tail.weight.normal_(0, 0.1)
-    y = g(x)
-    assert y.shape == x.shape
-    assert torch.isfinite(y).all() and y.min() >= -1 and y.max() <= 1
-    assert not torch.equal(y, x)
 
 
 def test_each_output_pixel_gets_its_own_correction_channels():
@@ -80,29 +63,9 @@ def test_batch_items_are_independent_and_odd_sizes_pad_by_reflection():
     assert required_multiple(g) == 4  # lcm of the pipeline's 4 and its own 2
 
 
-def test_one_gan_step_trains_every_parameter():
-    torch.manual_seed(0)
-    g, d = build_generator(HALF), build_discriminator(HALF)
-    blur, sharp = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
-    opt = torch.optim.AdamW(g.parameters(), 1e-3)
-    fake = g(blur)
-    discriminator_loss(d(sharp), d(fake.detach())).backward()
-    losses = generator_loss(d(fake), fake, sharp, 1.0, 100.0, "charbonnier", 0.1)
-    opt.zero_grad()
-    losses["total"].backward()
-    assert all(torch.isfinite(p.grad).all() for p in g.parameters())
-    assert g.tail.weight.grad.abs().sum() > 0
-    opt.step()
-    assert not torch.equal(g(blur), blur)
-
-
-def test_params_and_file_round_trip(tmp_path):
+def test_params_build_it_and_odd_tiny_frames_work():
     p = parse_params({"model": {"generator": "halfres", "channels": 8, "res_blocks": 3}})
     g = build_generator(p.model)
     assert isinstance(g, HalfResGenerator) and len(g.body) == 3
-    save_generator(tmp_path / "g.pt", g, p.model)
-    back, info = load_generator(tmp_path / "g.pt")
-    assert isinstance(back, HalfResGenerator)
-    assert ModelParams(**info["model"]) == p.model
-    x = torch.rand(1, 3, 24, 40) * 2 - 1
-    torch.testing.assert_close(back(x), g.eval()(x))
+    x = torch.rand(1, 3, 1, 3) * 2 - 1  # 1 px high: replicate padding, not reflection
+    assert torch.equal(g(x), x)

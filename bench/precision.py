@@ -118,8 +118,10 @@ def main() -> None:
     batch, crop = args.batch or params.train.batch_size, args.crop or params.train.crop or 64
     width, height = common.parse_size(args.frame)
     print(f"device: {common.describe_device(torch.device('cpu'))}; native bf16: {cpu_has_bf16()}")
-    print(f"model: {params.model.generator} width {params.model.channels}, D width "
-          f"{params.model.d_channels}; train batch {batch} of {crop}x{crop}; infer {args.frame}")
+    print(
+        f"model: {params.model.generator} width {params.model.channels}, D width "
+        f"{params.model.d_channels}; train batch {batch} of {crop}x{crop}; infer {args.frame}"
+    )
 
     train_best = {name: 0.0 for name in CONFIGS}
     infer_best = {name: float("inf") for name in CONFIGS}
@@ -132,13 +134,17 @@ def main() -> None:
     base_t, base_i = train_best["fp32"], infer_best["fp32"]
     print(f"{'config':20} {'train crops/s':>14} {'x fp32':>7} {'infer ms':>9} {'x fp32':>7}")
     for name in CONFIGS:
-        print(f"{name:20} {train_best[name]:14.1f} {train_best[name] / base_t:7.2f} "
-              f"{infer_best[name]:9.1f} {base_i / infer_best[name]:7.2f}")
+        print(
+            f"{name:20} {train_best[name]:14.1f} {train_best[name] / base_t:7.2f} "
+            f"{infer_best[name]:9.1f} {base_i / infer_best[name]:7.2f}"
+        )
     if args.quality_steps:
         q = quality(params, args.data, args.quality_steps, batch, crop)
-        print(f"val PSNR after {args.quality_steps} equal steps: fp32 {q['fp32']:.2f} dB, "
-              f"bf16 {q['bf16']:.2f} dB (bf16 - fp32 {q['bf16'] - q['fp32']:+.2f}); "
-              f"input {q['input']:.2f} dB")
+        print(
+            f"val PSNR after {args.quality_steps} equal steps: fp32 {q['fp32']:.2f} dB, "
+            f"bf16 {q['bf16']:.2f} dB (bf16 - fp32 {q['bf16'] - q['fp32']:+.2f}); "
+            f"input {q['input']:.2f} dB"
+        )
 
 
 if __name__ == "__main__":

@@ -52,12 +52,18 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=common.REPO / "data" / "prepared")
     ap.add_argument("--steps", type=int, default=800, help="training steps per variant")
     ap.add_argument("--epochs", type=int, default=4, help="validations (select picks among them)")
-    ap.add_argument("--variant", action="append", default=[],
-                    help="'NAME: key=value key=value' (or just NAME for params.yaml as is)")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="'NAME: key=value key=value' (or just NAME for params.yaml as is)",
+    )
     args = ap.parse_args()
     base = yaml.safe_load(args.params.read_text())
-    print(f"device: {common.describe_device(pick_runtime().device)}; data {args.data}; "
-          f"{args.steps} steps per variant")
+    print(
+        f"device: {common.describe_device(pick_runtime().device)}; data {args.data}; "
+        f"{args.steps} steps per variant"
+    )
     for spec in args.variant or ["default"]:
         name, _, rest = spec.partition(":")
         params = variant_params(base, rest.split(), args.steps, args.epochs)

@@ -141,7 +141,12 @@ def test_convert_shares_parameters_and_buffers():
 
 def ddp_params(batch: int) -> Params:
     train = TrainParams(
-        epochs=2, batch_size=batch, crop=32, steps_per_epoch=2, log_every=1, device="cpu",
+        epochs=2,
+        batch_size=batch,
+        crop=32,
+        steps_per_epoch=2,
+        log_every=1,
+        device="cpu",
         precision="fp32",  # exact: the check is DDP against one process, not bf16 rounding
     )
     return Params(model=ModelParams(channels=4, res_blocks=1, d_channels=4), train=train)

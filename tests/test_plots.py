@@ -10,9 +10,17 @@ from deblurflow.plots import plot_history
 
 def _history():
     return [
-        {"epoch": e, "loss_g": 7.5 - 0.1 * e, "loss_pix": 0.075 - 0.001 * e, "loss_d": 0.6,
-         "loss_adv": 0.8, "val_psnr": 26.8 + 0.05 * e, "val_psnr_input": 26.4, "val_ssim": 0.82,
-         "val_l1": 0.054}  # fmt: skip
+        {
+            "epoch": e,
+            "loss_g": 7.5 - 0.1 * e,
+            "loss_pix": 0.075 - 0.001 * e,
+            "loss_d": 0.6,
+            "loss_adv": 0.8,
+            "val_psnr": 26.8 + 0.05 * e,
+            "val_psnr_input": 26.4,
+            "val_ssim": 0.82,
+            "val_l1": 0.054,
+        }  # fmt: skip
         for e in (1, 2, 3)
     ]
 

@@ -12,6 +12,7 @@ from deblurflow.models import (
     DISCRIMINATORS,
     FORMAT,
     GENERATORS,
+    HalfResGenerator,
     ModelFileError,
     NAFNetGenerator,
     PatchGANDiscriminator,
@@ -139,13 +140,17 @@ def test_patchgan_widths_scale_with_channels():
 
 
 def test_factory_builds_by_name():
-    assert set(GENERATORS) == {"resnet", "nafnet", "tblock"} and set(DISCRIMINATORS) == {"patchgan"}
+    assert set(GENERATORS) == {"resnet", "nafnet", "tblock", "halfres"}
+    assert set(DISCRIMINATORS) == {"patchgan"}
     g = build_generator(SMALL)
     assert isinstance(g, ResNetGenerator)
     assert g.head[1].out_channels == 8 and len(g.blocks) == 2 and g.global_residual
     assert isinstance(build_discriminator(SMALL), PatchGANDiscriminator)
     naf = build_generator(dataclasses.replace(SMALL, generator="nafnet", enc_blocks=(1, 2)))
     assert isinstance(naf, NAFNetGenerator) and naf.intro.out_channels == 8
+    half = build_generator(dataclasses.replace(SMALL, generator="halfres"))
+    assert isinstance(half, HalfResGenerator)
+    assert half.head.out_channels == 8 and len(half.body) == 2
 
 
 def test_factory_unknown_name():

@@ -216,9 +216,9 @@ class Tracker:
         (one more attempt, within the capped retries): a run nobody closes stays RUNNING."""
         if not self.run_id or self._client is None:
             return
-        self.enabled = True
+        was_enabled, self.enabled = self.enabled, True
         self._safe("closing the run", lambda: self._client.set_terminated(self.run_id, status))
-        self.enabled = False
+        self.enabled = was_enabled and self.enabled
 
 
 # --- a run that will never finish is not left RUNNING ---

@@ -12,7 +12,9 @@ Candidates: the package's ``nafnet`` (width 16, the previous default) and ``half
 architectures defined here only for the comparison (a plain conv stack at half resolution and a
 residual U-Net at half resolution).
 
-    .venv/bin/python bench/generators.py --data data/prepared --seconds 120
+    .venv/bin/python bench/generators.py halfres64x4 nafnet16 --data data/prepared --seconds 120 600
+
+(candidates before ``--seconds``: several seconds values draw a learning curve, each from scratch)
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ CANDIDATES = {
     "nafnet16": lambda: NAFNetGenerator(16, (1, 1, 1), 1),
     "halfres64x4": lambda: HalfResGenerator(64, 4),
     "halfres64x8": lambda: HalfResGenerator(64, 8),
+    "halfres128x8": lambda: HalfResGenerator(128, 8),
     "plain-half64x8": lambda: PlainHalf(64, 8),
     "resunet-half32": lambda: ResUNetHalf(32),
 }
@@ -123,7 +126,14 @@ def train_for(generator: nn.Module, store: PairStore, seconds: float, runtime, s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, default=common.REPO / "data" / "prepared")
-    ap.add_argument("--seconds", type=float, default=120, help="training wall time per candidate")
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        nargs="+",
+        default=[120],
+        help="training wall time per candidate; several values: a learning curve, "
+        "each from scratch",
+    )
     ap.add_argument("--real", type=Path, default=common.REPO.parent / "shared/data/gopro-real")
     ap.add_argument("--real-size", type=int, default=640)
     ap.add_argument("--seed", type=int, default=0)
@@ -131,29 +141,31 @@ def main() -> None:
     args = ap.parse_args()
     runtime = pick_runtime()
     print(f"device: {common.describe_device(runtime.device)} ({runtime.describe()}); "
-          f"data {args.data}; {args.seconds:.0f} s of training per candidate")  # fmt: skip
+          f"data {args.data}; {'/'.join(f'{s:g}' for s in args.seconds)} s of training "
+          "per candidate")  # fmt: skip
     store = PairStore(*load_split(args.data, "train"), runtime)
     splits = {"val": load_test_split(args.data, "val"), "test": load_test_split(args.data)}
-    print(f"{'candidate':16} {'params':>8} {'steps':>6} {'crops/s':>8}  gain dB: "
+    print(f"{'candidate':16} {'params':>8} {'seconds':>7} {'steps':>6} {'crops/s':>8}  gain dB: "
           f"{'val':>6} {'test':>6} {'real':>6}")  # fmt: skip
     for name in args.candidates:
-        torch.manual_seed(args.seed)
-        generator = runtime.place(CANDIDATES[name]())
-        steps = train_for(generator, store, args.seconds, runtime, args.seed)
-        gains = {}
-        for key, split in splits.items():
-            summary, _ = evaluate(generator, split, runtime, samples=0)
-            gains[key] = summary["gain_psnr"]
-        real = {}
-        if args.real.is_dir():
-            real, _ = evaluate_real(generator, [args.real], args.real_size, runtime)
-        params = sum(p.numel() for p in generator.parameters())
-        print(
-            f"{name:16} {params / 1e6:7.2f}M {steps:6d} {steps * 8 / args.seconds:8.1f}  "
-            f"         {gains['val']:+6.2f} {gains['test']:+6.2f} "
-            f"{real.get('real_gain_psnr', float('nan')):+6.2f}",
-            flush=True,
-        )
+        for seconds in args.seconds:
+            torch.manual_seed(args.seed)
+            generator = runtime.place(CANDIDATES[name]())
+            steps = train_for(generator, store, seconds, runtime, args.seed)
+            gains = {}
+            for key, split in splits.items():
+                summary, _ = evaluate(generator, split, runtime, samples=0)
+                gains[key] = summary["gain_psnr"]
+            real = {}
+            if args.real.is_dir():
+                real, _ = evaluate_real(generator, [args.real], args.real_size, runtime)
+            params = sum(p.numel() for p in generator.parameters())
+            print(
+                f"{name:16} {params / 1e6:7.2f}M {seconds:7.0f} {steps:6d} "
+                f"{steps * 8 / seconds:8.1f}           {gains['val']:+6.2f} {gains['test']:+6.2f} "
+                f"{real.get('real_gain_psnr', float('nan')):+6.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -95,8 +95,19 @@ CANDIDATES = {
 }
 
 
-def train_for(generator: nn.Module, store: PairStore, seconds: float, runtime, seed: int) -> int:
-    """Train ``generator`` for ``seconds`` of wall time; returns the steps taken."""
+def train_for(
+    generator: nn.Module,
+    store: PairStore,
+    seconds: float,
+    runtime,
+    seed: int,
+    rotate90: bool = False,
+    jitter: float = 0.0,
+) -> int:
+    """Train ``generator`` for ``seconds`` of wall time; returns the steps taken.
+
+    ``rotate90`` and ``jitter`` are the pipeline's augmentations (train.rotate90,
+    train.color_jitter) on top of the flips."""
     lr, warmup, batch = 2e-3, 100, 8
     opt = torch.optim.AdamW(generator.parameters(), lr, betas=(0.9, 0.9))
     rng = torch.Generator().manual_seed(seed)
@@ -110,7 +121,7 @@ def train_for(generator: nn.Module, store: PairStore, seconds: float, runtime, s
         for group in opt.param_groups:
             group["lr"] = lr * scale
         index = torch.randint(len(store), (batch,), generator=rng)
-        blur, sharp = store.crops(index, (64, 64), rng)
+        blur, sharp = store.crops(index, (64, 64), rng, rotate90=rotate90, jitter=jitter)
         if runtime.channels_last:
             blur = blur.contiguous(memory_format=torch.channels_last)
         with runtime.autocast():
@@ -137,12 +148,16 @@ def main() -> None:
     ap.add_argument("--real", type=Path, default=common.REPO.parent / "shared/data/gopro-real")
     ap.add_argument("--real-size", type=int, default=640)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rotate90", action="store_true", help="random 90-degree rotations too")
+    ap.add_argument("--jitter", type=float, default=0.0, help="colour jitter strength")
     ap.add_argument("candidates", nargs="*", default=list(CANDIDATES), help="names to compare")
     args = ap.parse_args()
     runtime = pick_runtime()
     print(f"device: {common.describe_device(runtime.device)} ({runtime.describe()}); "
           f"data {args.data}; {'/'.join(f'{s:g}' for s in args.seconds)} s of training "
           "per candidate")  # fmt: skip
+    if args.rotate90 or args.jitter:
+        print(f"augmentation: flips, rotate90={args.rotate90}, colour jitter {args.jitter:g}")
     store = PairStore(*load_split(args.data, "train"), runtime)
     splits = {"val": load_test_split(args.data, "val"), "test": load_test_split(args.data)}
     print(f"{'candidate':16} {'params':>8} {'seconds':>7} {'steps':>6} {'crops/s':>8}  gain dB: "
@@ -151,7 +166,9 @@ def main() -> None:
         for seconds in args.seconds:
             torch.manual_seed(args.seed)
             generator = runtime.place(CANDIDATES[name]())
-            steps = train_for(generator, store, seconds, runtime, args.seed)
+            steps = train_for(
+                generator, store, seconds, runtime, args.seed, args.rotate90, args.jitter
+            )
             gains = {}
             for key, split in splits.items():
                 summary, _ = evaluate(generator, split, runtime, samples=0)

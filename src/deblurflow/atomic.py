@@ -5,6 +5,10 @@ over the target and the folder fsynced, so after a power cut the target holds ei
 the new content, never half of one. A SIGKILL can still leave a temp file behind: stages call
 ``clean_stale`` on their outputs at start, and ``.dvcignore`` keeps such names out of DVC
 outputs. A full disk is one ``DiskFullError`` naming the path and the space needed.
+
+Temp files and folders are made with ``open()``'s and ``mkdir()``'s permissions under the user's
+umask (0644 / 0755 for the usual 022), not ``mkstemp``'s private 0600 / 0700, so a shared
+folder or a DVC remote serves the whole team.
 """
 
 from __future__ import annotations
@@ -38,6 +42,25 @@ class DiskFullError(OSError):
 
 def _mb(n: int) -> str:
     return f"{n / 2**20:.0f}" if n >= 2**20 else f"{n / 2**20:.2f}"
+
+
+def umask() -> int:
+    """The process's umask (read from /proc where possible: setting it, the only portable way
+    to read it, races with other threads creating files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _as_open_would(path: str | Path, folder: bool = False) -> None:
+    """Give a mkstemp/mkdtemp result the mode open()/mkdir() would have created it with."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask())
 
 
 def free_bytes(path: Path) -> int | None:
@@ -114,6 +137,7 @@ def atomic_path(path: str | Path, needed: int | None = None) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        _as_open_would(tmp_path)
         with _full_disk_is_an_error(path, needed):
             yield tmp_path
             fsync_path(tmp_path)
@@ -144,6 +168,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        _as_open_would(tmp, folder=True)
         with _full_disk_is_an_error(path):
             yield tmp
             _fsync_tree(tmp)

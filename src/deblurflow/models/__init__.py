@@ -166,8 +166,10 @@ def load_generator(
             raise ModelFileError(
                 f"{path}: refused, it holds Python objects that could run code ({why})"
             ) from None
+        # Truncated zips, random bytes and text each get their own library message (a long
+        # line of zip-reader text for a cut file): one line says all a user can act on.
         raise ModelFileError(
-            f"{path}: cannot read generator file (corrupt, truncated or not a torch file): {why}"
+            f"{path}: cannot read generator file (corrupt, truncated or not a torch file)"
         ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__

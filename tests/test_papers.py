@@ -1,4 +1,4 @@
-"""Each seed paper as one recipe: valid params, published parameter counts, the README's
+"""Each seed paper as one recipe: valid params, published parameter counts, the docs'
 commands, and paper rows that train end to end (one through the train stage script)."""
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ import yaml
 
 from deblurflow.models import build_discriminator, build_generator
 from deblurflow.params import Params, ParamsError
-from deblurflow.recipes import PAPERS, apply, command, overrides, params_for
+from deblurflow.recipes import (
+    DOCS_END,
+    DOCS_START,
+    PAPERS,
+    apply,
+    command,
+    docs,
+    overrides,
+    params_for,
+)
 from deblurflow.runtime import pick_runtime
 from deblurflow.training import train
 from deblurflow.training.schedule import should_stop
@@ -106,12 +115,16 @@ def test_recipes_refuse_unknown_keys(raw):
         apply(raw, {"train.lamda_ssim": 0.3})
 
 
-def test_readme_has_each_paper_command():
-    readme = (REPO / "README.md").read_text()
-    flat = re.sub(r"\s*\\\n\s*", " ", readme)
+def test_docs_recipes_block_is_generated():
+    page = (REPO / "docs" / "recipes.md").read_text()
+    block = page.split(DOCS_START, 1)[1].split(DOCS_END, 1)[0]
+    assert block.strip() == docs().strip(), (
+        "docs/recipes.md is stale: python -m deblurflow.recipes --docs docs/recipes.md"
+    )
+    flat = re.sub(r"\s*\\\n\s*", " ", block)
     for name in PAPERS:
         for target in ("gopro", "sample"):
-            assert command(name, target) in flat, f"README lacks or has a stale {name} {target}"
+            assert command(name, target) in flat, f"docs lack {name} {target}"
 
 
 def tiny(p: Params, **train) -> Params:

@@ -93,11 +93,11 @@ def test_unreadable_and_invalid_yaml(tmp_path):
         load_params(bad)
 
 
-def test_readme_gopro_command_sets_valid_params():
+def test_docs_gopro_command_sets_valid_params():
     import re
 
-    readme = (REPO / "README.md").read_text()
-    block = readme.split("dvc exp run -n gopro-seed", 1)[1].split("```", 1)[0]
+    page = (REPO / "docs" / "data-sources.md").read_text()
+    block = page.split("dvc exp run -n gopro-seed", 1)[1].split("```", 1)[0]
     overrides = re.findall(r"-S (\S+?)=(\S+)", block)
     assert len(overrides) >= 12
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -106,7 +106,7 @@ def test_readme_gopro_command_sets_valid_params():
         *path, last = key.split(".")
         for part in path:
             node = node[part]
-        assert last in node, f"README sets unknown param {key}"
+        assert last in node, f"docs/data-sources.md sets unknown param {key}"
         node[last] = yaml.safe_load(value)
     p = parse_params(raw)
     assert p.data.source == "gopro" and p.blur.frames == "auto" and p.prepare.size == 640

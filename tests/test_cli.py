@@ -100,22 +100,27 @@ def test_one_bad_file_is_reported_and_the_rest_processed(tmp_path, model_file, c
     assert "1 of 3 image(s) failed" in err
 
 
-def test_same_stem_inputs_get_distinct_outputs(tmp_path, model_file):
+def test_same_stem_inputs_are_reported_not_renamed(tmp_path, model_file, capsys):
+    """Output names come from the input's own name: x.png and x.jpg side by side would share
+    x_deblurred.png, so both are reported and neither written (no name that changes with the
+    folder's contents, no output replacing another)."""
     import cv2
 
     photos = tmp_path / "photos"
     write_png(photos / "x.png", np.full((16, 16, 3), 10, np.uint8))
-    photos.mkdir(exist_ok=True)
     cv2.imwrite(str(photos / "x.jpg"), np.full((16, 16, 3), 200, np.uint8))
-    write_png(tmp_path / "other" / "x.png", np.full((16, 16, 3), 50, np.uint8))
-    assert main(_args(tmp_path, model_file, photos, tmp_path / "other" / "x.png")) == 0
+    write_png(photos / "y.png", np.full((16, 16, 3), 50, np.uint8))
+    assert main(_args(tmp_path, model_file, photos)) == 1
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == [
-        "x_jpg_deblurred.png", "x_png_deblurred.png", "x_png_deblurred_2.png"
-    ]  # fmt: skip
-    assert read_rgb(out / "x_png_deblurred.png")[0, 0, 0] == 10
-    assert abs(int(read_rgb(out / "x_jpg_deblurred.png")[0, 0, 0]) - 200) <= 2  # jpeg
-    assert read_rgb(out / "x_png_deblurred_2.png")[0, 0, 0] == 50
+    assert sorted(p.name for p in out.iterdir()) == ["y_deblurred.png"]
+    err = capsys.readouterr().err
+    for name, other in (("x.jpg", "x.png"), ("x.png", "x.jpg")):
+        assert (f"deblurflow: error: {photos / name}: not written: {photos / other} has the same "
+                "output name x_deblurred.png") in err  # fmt: skip
+    assert "deblurflow: 2 of 3 image(s) failed" in err
+    (photos / "x.jpg").unlink()  # alone, x.png gets the name it always gets
+    assert main(_args(tmp_path, model_file, photos, extra=["--overwrite"])) == 0
+    assert read_rgb(out / "x_deblurred.png")[0, 0, 0] == 10
 
 
 def test_recursive_mirrors_sub_folders(tmp_path, model_file, capsys):

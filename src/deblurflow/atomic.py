@@ -127,28 +127,55 @@ def _full_disk_is_an_error(path: Path, needed: int | None = None) -> Iterator[No
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, needed: int | None = None) -> Iterator[Path]:
+def atomic_path(path: str | Path, needed: int | None = None, replace: bool = True) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success it is fsynced and renamed over ``path``.
 
-    ``needed`` (bytes, when known) goes into the message of a full disk."""
+    ``needed`` (bytes, when known) goes into the message of a full disk. ``replace=False``
+    never replaces an existing ``path``: the finished temp file is hard-linked to the name,
+    which fails when it exists (FileExistsError), even if another process made it meanwhile.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
-        _as_open_would(tmp_path)
         with _full_disk_is_an_error(path, needed):
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            tmp_path = Path(tmp)
+            _as_open_would(tmp_path)
             yield tmp_path
             fsync_path(tmp_path)
-            os.replace(tmp_path, path)
+            if replace:
+                os.replace(tmp_path, path)
+            else:
+                _link_new(tmp_path, path)
             fsync_path(path.parent)
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
 
 
-def write_bytes(path: str | Path, data: bytes | memoryview) -> None:
-    with atomic_path(path, needed=len(data)) as tmp, open(tmp, "wb") as f:
+# A file system without hard links (some FUSE and network mounts, FAT) answers one of these.
+_NO_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS, errno.EXDEV)
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Give ``tmp``'s content the name ``path`` unless ``path`` exists (FileExistsError)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "exists", str(path)) from None
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        if path.exists():  # no atomic no-replace here: check, then rename
+            raise FileExistsError(errno.EEXIST, "exists", str(path)) from None
+        os.replace(tmp, path)
+
+
+def write_bytes(path: str | Path, data: bytes | memoryview, replace: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (``replace=False``: FileExistsError if it exists)."""
+    with atomic_path(path, needed=len(data), replace=replace) as tmp, open(tmp, "wb") as f:
         f.write(data)
 
 

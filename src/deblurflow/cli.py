@@ -1,5 +1,12 @@
-"""`deblurflow predict photo.jpg -o out/`: deblur your own photos with models/best.pt;
-`deblurflow export`: the generator as ONNX."""
+"""`deblurflow predict photo.jpg -o out/`: deblur your own photos with models/best.pt (else the
+shipped models/pretrained/deblurflow.pt); `deblurflow export`: the generator as ONNX.
+
+Without ``-m``, the model is looked up in the pipeline's workspace: the nearest folder at or
+above the current one that holds ``dvc.yaml``, else the checkout this package runs from (an
+editable install, as ``make repro`` makes). There ``models/best.pt`` (the pipeline's model)
+is used when it exists, else the shipped ``models/pretrained/deblurflow.pt``; one line says
+which.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +20,52 @@ from . import __version__
 from .export import ExportError, export_onnx, onnx_runner, parity
 from .images import ImageError
 from .models import ModelFileError, load_generator
-from .predict import collect_inputs, predict_files
-from .registry import URI_SCHEMES
+from .predict import collect_inputs, predict_files, summary
 from .runtime import DeviceError, pick_runtime
 from .tiling import Runner, torch_runner
+from .registry import URI_SCHEMES
 
 log = logging.getLogger(__name__)
+
+PIPELINE_MODEL = Path("models/best.pt")
+SHIPPED_MODEL = Path("models/pretrained/deblurflow.pt")
+CHECKOUT = Path(__file__).resolve().parents[2]  # src/deblurflow/cli.py -> the checkout
+
+
+class _DefaultModel(str):
+    """``-m``'s default: shown as models/best.pt in --help, told apart from a given -m."""
+
+
+DEFAULT_MODEL = _DefaultModel(PIPELINE_MODEL)
+
+
+def workspace(cwd: Path | None = None) -> Path | None:
+    """The pipeline workspace predict takes its default model from (see the module docstring)."""
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file():
+            return folder
+    return CHECKOUT if (CHECKOUT / "dvc.yaml").is_file() else None
+
+
+def default_model(cwd: Path | None = None) -> tuple[Path, str]:
+    """(path, why) of the model predict uses when no ``-m`` is given."""
+    root = workspace(cwd)
+    if root is None:
+        raise ModelFileError(
+            "no model given (-m) and no pipeline workspace (a folder with dvc.yaml) at or above "
+            f"{(cwd or Path.cwd()).resolve()}: give -m PATH"
+        )
+    if (root / PIPELINE_MODEL).is_file():
+        return root / PIPELINE_MODEL, "the pipeline's model"
+    if (root / SHIPPED_MODEL).is_file():
+        card = root / SHIPPED_MODEL.with_name("MODEL_CARD.md")
+        return root / SHIPPED_MODEL, f"the shipped model, {card.name} beside it; `dvc repro` " \
+            "trains your own into models/best.pt"  # fmt: skip
+    raise ModelFileError(
+        f"no model given (-m): neither {root / PIPELINE_MODEL} (run `dvc repro`) nor the "
+        f"shipped {root / SHIPPED_MODEL} exists; give -m PATH"
+    )
 
 
 def load_runner(args: argparse.Namespace, tmp: Path) -> Runner:
@@ -43,11 +90,18 @@ def load_runner(args: argparse.Namespace, tmp: Path) -> Runner:
 
 def predict(args: argparse.Namespace) -> int:
     jobs = collect_inputs(args.inputs, args.recursive)
+    if isinstance(args.model, _DefaultModel):
+        path, why = default_model()
+        args.model = str(path)
+        print(f"deblurflow: using {path} ({why})", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="deblurflow-") as tmp:
         run = load_runner(args, Path(tmp))
-        failed = predict_files(run, jobs, args.output, args.suffix, args.tile, args.tile_overlap)
-    if failed:
-        print(f"deblurflow: {failed} of {len(jobs)} image(s) failed", file=sys.stderr)
+        outcome = predict_files(
+            run, jobs, args.output, args.suffix, args.tile, args.tile_overlap, args.overwrite
+        )
+    line = summary(outcome)
+    if line:
+        print(f"deblurflow: {line}", file=sys.stderr)
         return 1
     return 0
 
@@ -81,10 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-m",
         "--model",
-        default="models/best.pt",
-        help="generator file, an exported .onnx (--backend onnxruntime) or an MLflow model: "
+        default=DEFAULT_MODEL,
+        help="a generator file, an exported .onnx (--backend onnxruntime) or an MLflow model: "
         "models:/deblurflow-generator/VERSION (the pipeline's tracking store, or "
-        "$MLFLOW_TRACKING_URI) or runs:/RUN_ID/model",
+        "$MLFLOW_TRACKING_URI) or runs:/RUN_ID/model. Not given: the workspace's (the nearest "
+        "folder with dvc.yaml at or above this one) models/best.pt, else the shipped "
+        "models/pretrained/deblurflow.pt",
     )
     p.add_argument("-r", "--recursive", action="store_true", help="also images in sub-folders")
     p.add_argument(
@@ -104,7 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto = bf16 on CUDA and on CPUs with bf16 instructions, else fp32",
     )
-    p.add_argument("--suffix", default="_deblurred", help="added to each output file name")
+    p.add_argument(
+        "--suffix", default="_deblurred", help="output name: STEM + this + .png, per input"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs that already exist (default: keep them, say so, go on)",
+    )
     p.add_argument(
         "--backend",
         choices=["torch", "onnxruntime"],

@@ -47,9 +47,8 @@ def read_photo(path: str | Path) -> Photo:
     return Photo(np.ascontiguousarray(img[:, :, 2::-1]), alpha=alpha)  # BGR(A) -> RGB
 
 
-def write_photo(path: str | Path, photo: Photo, compression: int = 1) -> None:
-    """Write ``photo`` as a PNG of its own kind: gray or colour, with alpha, 8 or 16 bits."""
-    path = Path(path)
+def encode_photo(photo: Photo, compression: int = 1) -> bytes:
+    """``photo`` as PNG bytes of its own kind: gray or colour, with alpha, 8 or 16 bits."""
     rgb = photo.rgb
     if photo.gray:
         planes = [np.round(rgb.mean(axis=2, dtype=np.float32)).astype(rgb.dtype)]
@@ -60,6 +59,16 @@ def write_photo(path: str | Path, photo: Photo, compression: int = 1) -> None:
     img = planes[0] if len(planes) == 1 else np.dstack(planes)
     ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, compression])
     if not ok:
-        raise ImageError(f"{path}: PNG encoding failed")
+        raise ImageError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def write_photo(path: str | Path, photo: Photo, compression: int = 1) -> None:
+    """Write ``photo`` as a PNG of its own kind (not atomic: predict writes through atomic)."""
+    path = Path(path)
+    try:
+        data = encode_photo(photo, compression)
+    except ImageError as exc:
+        raise ImageError(f"{path}: {exc}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf.tofile(path)
+    path.write_bytes(data)

@@ -1,10 +1,21 @@
-"""``deblurflow predict``: deblur files and folders of real photos, one bad file never stops it.
+"""``deblurflow predict``: deblur files and folders of real photos without ever losing a file.
 
 Inputs are image files and folders (their images, ``recursive`` also those in sub-folders,
-mirrored under the output folder). Each output is a PNG named ``STEM{suffix}.png``; when two
-inputs would get the same name (``x.png`` and ``x.jpg`` in one folder, or two ``x.png`` from
-different folders given as files) their extension, then a counter, tells them apart
-(``x_jpg_deblurred.png``, ``x_png_deblurred.png``), so no output overwrites another.
+mirrored under the output folder). Each input ``STEM.EXT`` becomes ``STEM{suffix}.png``: the
+name depends on the input alone, never on what else is in the folder or in the run.
+
+Nothing is lost:
+
+- an output is written to a temp name beside it and takes its name only when complete, so a
+  crash, a kill or a full disk leaves no partial PNG (a full disk is one "no space left on
+  device" line, as everywhere in the pipeline, and stops the run: the next files would fail too);
+- an existing output is kept unless ``overwrite``: one line names it and the rest go on;
+- two inputs of one run that would get the same output (``x.png`` and ``x.jpg`` side by side)
+  are both reported and neither written, rather than one silently replacing the other;
+- a file that cannot be read or deblurred is reported on one line and the rest go on.
+
+Messages go through ``tqdm.write``, and the progress bar is drawn only on a terminal, so in a
+log file every message is a line of its own.
 """
 
 from __future__ import annotations
@@ -12,14 +23,16 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections import Counter
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
+from deblurflow import atomic
 from deblurflow.images import ImageError
-from deblurflow.photos import Photo, read_photo, write_photo
+from deblurflow.photos import Photo, encode_photo, read_photo
 from deblurflow.tiling import Runner, deblur_tiled
 
 log = logging.getLogger(__name__)
@@ -33,6 +46,21 @@ class Job:
 
     source: Path
     subdir: Path = Path()
+
+
+@dataclass
+class Outcome:
+    """What a predict run did: counts, and the outputs it left alone."""
+
+    total: int
+    written: int = 0
+    failed: int = 0
+    kept: list[Path] = field(default_factory=list)  #: existing outputs not replaced
+    stopped: bool = False  #: the disk filled up; later inputs were not tried
+
+    @property
+    def not_written(self) -> int:
+        return self.total - self.written
 
 
 def collect_inputs(paths: list[Path], recursive: bool = False) -> list[Job]:
@@ -54,31 +82,21 @@ def collect_inputs(paths: list[Path], recursive: bool = False) -> list[Job]:
     return jobs
 
 
-def output_paths(jobs: list[Job], out_dir: Path, suffix: str) -> list[Path]:
-    """A distinct output path per job: STEM{suffix}.png, then STEM_EXT{suffix}.png, then _N."""
+def output_path(job: Job, out_dir: Path, suffix: str = "_deblurred") -> Path:
+    """``out_dir/SUBDIR/STEM{suffix}.png``: from the input's own name only."""
+    return out_dir / job.subdir / f"{job.source.stem}{suffix}.png"
 
-    def plain(j: Job) -> Path:
-        return j.subdir / f"{j.source.stem}{suffix}.png"
 
-    def with_ext(j: Job) -> Path:
-        ext = j.source.suffix.lstrip(".").lower()
-        return j.subdir / f"{j.source.stem}_{ext}{suffix}.png"
+def clashes(jobs: list[Job], out_dir: Path, suffix: str) -> dict[Path, list[Path]]:
+    """Outputs that two or more inputs of this run would share -> those inputs."""
+    by_dest: dict[Path, list[Path]] = defaultdict(list)
+    for job in jobs:
+        by_dest[output_path(job, out_dir, suffix)].append(job.source)
+    return {dest: sources for dest, sources in by_dest.items() if len(sources) > 1}
 
-    plain_count = Counter(plain(j) for j in jobs)
-    names = [plain(j) if plain_count[plain(j)] == 1 else with_ext(j) for j in jobs]
-    seen: Counter[Path] = Counter()
-    taken = set(names)
-    unique = []
-    for name in names:
-        seen[name] += 1
-        if seen[name] > 1:  # still a clash: the same name and extension in two places
-            n = seen[name]
-            while (candidate := name.with_name(f"{name.stem}_{n}{name.suffix}")) in taken:
-                n += 1
-            taken.add(candidate)
-            name = candidate
-        unique.append(out_dir / name)
-    return unique
+
+def _say(msg: str) -> None:
+    tqdm.write(f"deblurflow: {msg}", file=sys.stderr)
 
 
 def predict_files(
@@ -88,27 +106,70 @@ def predict_files(
     suffix: str = "_deblurred",
     tile: int = 0,
     overlap: int = 0,
-) -> int:
-    """Deblur every job into ``out_dir`` with a progress bar; returns how many failed.
-
-    A file that cannot be read, deblurred or written is reported (one line naming it) and
-    skipped; the others are still processed.
-    """
-    failed = 0
+    overwrite: bool = False,
+) -> Outcome:
+    """Deblur every job into ``out_dir`` (see the module docstring for what is never lost)."""
+    outcome = Outcome(len(jobs))
+    shared = clashes(jobs, out_dir, suffix)
     t0 = time.perf_counter()
-    bar = tqdm(list(zip(jobs, output_paths(jobs, out_dir, suffix))), unit="img", desc="deblurring")
-    for job, dest in bar:
-        bar.set_postfix_str(job.source.name, refresh=False)
-        try:
-            photo = read_photo(job.source)
-            out = deblur_tiled(run, photo.rgb, tile, overlap)
-            write_photo(dest, Photo(out, photo.alpha, photo.gray))
-        except (ImageError, OSError, ValueError, RuntimeError) as exc:
-            failed += 1
-            msg = str(exc) if str(job.source) in str(exc) else f"{job.source}: {exc}"
-            tqdm.write(f"deblurflow: error: {msg}", file=sys.stderr)
-    done = len(jobs) - failed
-    if done:
-        per = (time.perf_counter() - t0) / len(jobs)
-        tqdm.write(f"deblurred {done} image(s) into {out_dir} ({per:.2f} s per image)")
-    return failed
+    # disable=None: a bar on a terminal only; in a log file it would be \r-joined lines.
+    bar = tqdm(jobs, unit="img", desc="deblurring", disable=None, file=sys.stderr)
+    with logging_redirect_tqdm():
+        for job in bar:
+            dest = output_path(job, out_dir, suffix)
+            bar.set_postfix_str(job.source.name, refresh=False)
+            if dest in shared:
+                others = ", ".join(str(s) for s in shared[dest] if s != job.source)
+                _say(f"error: {job.source}: not written: {others} has the same output name "
+                     f"{dest.name}; rename one or deblur them into different -o folders")  # fmt: skip
+                outcome.failed += 1
+                continue
+            if dest.resolve() == job.source.resolve():
+                _say(f"error: {job.source}: not written: the output would replace its input "
+                     "(give another -o or --suffix)")  # fmt: skip
+                outcome.failed += 1
+                continue
+            if dest.exists() and not overwrite:
+                _say(f"{dest} exists, kept (--overwrite replaces it)")
+                outcome.kept.append(dest)
+                continue
+            try:
+                photo = read_photo(job.source)
+                out = deblur_tiled(run, photo.rgb, tile, overlap)
+                data = encode_photo(Photo(out, photo.alpha, photo.gray))
+                atomic.write_bytes(dest, data, replace=overwrite)
+                outcome.written += 1
+            except FileExistsError:  # made by someone else while we deblurred
+                _say(f"{dest} exists, kept (--overwrite replaces it)")
+                outcome.kept.append(dest)
+            except atomic.DiskFullError as exc:
+                _say(f"error: {job.source}: {exc}")
+                outcome.failed += 1
+                outcome.stopped = True
+                break
+            except (ImageError, OSError, ValueError, RuntimeError) as exc:
+                outcome.failed += 1
+                msg = str(exc) if str(job.source) in str(exc) else f"{job.source}: {exc}"
+                _say(f"error: {msg}")
+    bar.close()
+    if outcome.written:
+        per = (time.perf_counter() - t0) / outcome.written
+        tqdm.write(f"deblurred {outcome.written} image(s) into {out_dir} ({per:.2f} s per image)")
+    return outcome
+
+
+def summary(outcome: Outcome) -> str | None:
+    """The closing line when not every input was written (None when all were)."""
+    if not outcome.not_written:
+        return None
+    if outcome.failed == outcome.not_written:  # the common case, in the usual words
+        return f"{outcome.failed} of {outcome.total} image(s) failed"
+    parts = []
+    if outcome.failed:
+        parts.append(f"{outcome.failed} failed")
+    if outcome.kept:
+        parts.append(f"{len(outcome.kept)} existing output(s) kept (--overwrite replaces them)")
+    skipped = outcome.not_written - outcome.failed - len(outcome.kept)
+    if outcome.stopped and skipped:
+        parts.append(f"{skipped} not tried after the disk filled up")
+    return f"{outcome.not_written} of {outcome.total} image(s) not written: " + ", ".join(parts)

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from deblurflow.models import (
@@ -304,30 +305,72 @@ def test_patchgan_layers_option():
     assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) for m in d.modules())
 
 
-def test_tblock_shares_t2_and_the_l8_l9_reduction():
+def test_tblock_has_listing_1s_253155_parameters():
+    # Hacettepe (seed 002) Listing 1, term by term: l1 conv 3x3 3->32 + BN, l2 conv 3x3 32->64
+    # + BN, the t2 bottleneck 1x1 64->32, t2's four 3x3 32->16, t3_reduce_l6 3x3 192->64,
+    # t3_reduce_l8_l9 3x3 128->64, t3_reduce_l11 3x3 96->32, final_conv 3x3 32->3.
+    listing = (
+        (3 * 32 * 9 + 32) + 2 * 32  # 896 + 64 = 960
+        + (32 * 64 * 9 + 64) + 2 * 64  # 18,496 + 128 = 18,624
+        + (64 * 32 + 32)  # 2,080
+        + 4 * (32 * 16 * 9 + 16)  # 4 x 4,624 = 18,496
+        + (192 * 64 * 9 + 64)  # 110,656
+        + (128 * 64 * 9 + 64)  # 73,792
+        + (96 * 32 * 9 + 32)  # 27,680
+        + (32 * 3 * 9 + 3)  # 867
+    )  # fmt: skip
+    assert listing == 960 + 18_624 + 2_080 + 18_496 + 110_656 + 73_792 + 27_680 + 867 == 253_155
+    g = build_generator(ModelParams(generator="tblock", channels=64))
+    assert sum(p.numel() for p in g.parameters()) == 253_155
+
+
+def test_tblock_follows_listing_1s_forward_pass():
+    """Forward hooks: ONE t2 module runs at l4, l7 and l10, ONE reduction at l8 and l9, and
+    each site gets the tensor the listing's forward gives it."""
     from deblurflow.models import TBlockGenerator
 
     torch.manual_seed(0)
-    g = TBlockGenerator(8)
-    calls = {"t2": 0, "t3_reduce_l8_l9": 0}
-    for name in calls:
-        getattr(g, name).register_forward_hook(
-            lambda *a, n=name: calls.__setitem__(n, calls[n] + 1)
-        )
-    x = torch.rand(2, 3, 13, 17) * 2 - 1  # any size: no down-sampling
-    assert torch.equal(g(x), x)  # zero last conv: starts as the identity
-    assert calls == {"t2": 3, "t3_reduce_l8_l9": 2}
-    with torch.no_grad():
-        g.out.weight.normal_(0, 0.1)
+    g = TBlockGenerator(8).eval()
+    seen: dict[str, list[torch.Tensor]] = {}
+
+    def record(name):
+        return lambda _m, inputs, out: seen.setdefault(name, []).append((inputs[0], out))
+
+    for name in ("l1", "l2", "t2", "t3_reduce_l6", "t3_reduce_l8_l9", "t3_reduce_l11",
+                 "final_conv"):  # fmt: skip
+        getattr(g, name).register_forward_hook(record(name))
+    x = torch.rand(2, 3, 13, 17) * 2 - 1  # any size: stride 1 throughout
     y = g(x)
-    assert y.shape == x.shape and not torch.equal(y, x) and y.abs().max() <= 1
+    assert [len(seen[n]) for n in ("t2", "t3_reduce_l8_l9", "t3_reduce_l6", "t3_reduce_l11")] == [
+        3, 2, 1, 1,
+    ]  # fmt: skip
+    pool = lambda t: F.max_pool2d(t, 3, stride=1, padding=1)  # noqa: E731
+    (_, l1), (_, l2) = seen["l1"][0], seen["l2"][0]
+    l3 = l2 + pool(l2)  # t1
+    (in4, l4), (in7, l7), (in10, l10) = seen["t2"]
+    torch.testing.assert_close(in4, l3)
+    l5 = F.relu(torch.cat([l4, pool(l4)], 1))  # t4
+    in6, l6 = seen["t3_reduce_l6"][0]
+    torch.testing.assert_close(in6, torch.cat([l5, l4], 1))  # 128 + 64 = 192 at c = 64
+    torch.testing.assert_close(in7, l6)
+    (in8, l8), (in9, l9) = seen["t3_reduce_l8_l9"]
+    torch.testing.assert_close(in8, torch.cat([l7, l3], 1))
+    torch.testing.assert_close(in9, torch.cat([l8, l2], 1))
+    torch.testing.assert_close(in10, l9)
+    in11, l11 = seen["t3_reduce_l11"][0]
+    torch.testing.assert_close(in11, torch.cat([l10, l1], 1))
+    in_final, final = seen["final_conv"][0]
+    torch.testing.assert_close(in_final, l11 + pool(l11))  # l12 = t1(l11)
+    torch.testing.assert_close(y, (torch.tanh(final) + x).clamp(-1, 1))  # eval: image range
+    assert y.shape == x.shape
+    seen.clear()
+    y_train = g.train()(x)  # training sees the listing's tanh + x, unclamped
+    torch.testing.assert_close(y_train, torch.tanh(seen["final_conv"][0][1]) + x)
 
 
 def test_tblock_round_trips_through_the_generator_file(tmp_path):
     model = ModelParams(generator="tblock", channels=8)
-    g = build_generator(model)
-    with torch.no_grad():
-        g.out.weight.normal_(0, 0.1)
+    g = build_generator(model).eval()
     save_generator(tmp_path / "g.pt", g, model)
     loaded, info = load_generator(tmp_path / "g.pt")
     assert info["model"]["generator"] == "tblock"

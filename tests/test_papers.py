@@ -27,67 +27,65 @@ from deblurflow.recipes import (
     params_for,
 )
 from deblurflow.runtime import pick_runtime
-from deblurflow.training import train
+from deblurflow.training.loop import train
 from deblurflow.training.schedule import should_stop
 
 
-def conv(cin: int, cout: int, k: int, bias: bool = True) -> int:
-    return cin * cout * k * k + (cout if bias else 0)  # ConvTranspose2d counts the same
+# Parameter counts as the papers' layer lists give them, summed term by term by hand (not by the
+# formula the code uses). conv k x k cin -> cout with bias = cin*cout*k*k + cout; BatchNorm 2c.
 
-
-def bn(c: int) -> int:
-    return 2 * c  # BatchNorm2d: weight + bias
-
-
-c = 64
-# ResNet convs (DeblurGAN / HUST / HKUST): 7x7 3->64, 3x3 64->128->256, blocks of two
-# 3x3 256->256, two up-convs 256->128->64 (k x k), 7x7 64->3.
-RESNET6_T4 = (
-    conv(3, c, 7) + conv(c, 2 * c, 3) + conv(2 * c, 4 * c, 3) + 6 * 2 * conv(4 * c, 4 * c, 3)
-    + conv(4 * c, 2 * c, 4) + conv(2 * c, c, 4) + conv(c, 3, 7)
+# HUST ResNet-6 (seed 000 §3.4, slides 001 §2.3): 7x7 3->64 + BN, 3x3 s2 64->128 + BN,
+# 3x3 s2 128->256 + BN, 6 residual blocks of two 3x3 256->256 + BN each, 4x4 s2 transposed
+# 256->128 + BN and 128->64 + BN, 7x7 64->3. Every conv has its bias.
+HUST_G = (
+    (9_408 + 64) + 128  # 7x7 3->64 + BN                      9,600
+    + (73_728 + 128) + 256  # 3x3 64->128 + BN                74,112
+    + (294_912 + 256) + 512  # 3x3 128->256 + BN             295,680
+    + 6 * (2 * (589_824 + 256) + 2 * 512)  # 6 x 1,181,184 = 7,087,104
+    + (524_288 + 128) + 256  # 4x4 transposed 256->128 + BN  524,672
+    + (131_072 + 64) + 128  # 4x4 transposed 128->64 + BN    131,264
+    + (9_408 + 3)  # 7x7 64->3                                   9,411
 )  # fmt: skip
-RESNET9_T3 = (
-    conv(3, c, 7) + conv(c, 2 * c, 3) + conv(2 * c, 4 * c, 3) + 9 * 2 * conv(4 * c, 4 * c, 3)
-    + conv(4 * c, 2 * c, 3) + conv(2 * c, c, 3) + conv(c, 3, 7)
+# DeblurGAN's ResNet-9 (Kupyn et al. 2018 §3.2; HITAM and HKUST follow it): as above with
+# InstanceNorm (no parameters), 9 blocks and 3x3 transposed up-convs.
+RESNET9 = (
+    (9_408 + 64)  # 7x7 3->64                                    9,472
+    + (73_728 + 128) + (294_912 + 256)  # down convs     73,856 + 295,168
+    + 9 * 2 * (589_824 + 256)  # 18 x 590,080 =           10,621,440
+    + (294_912 + 128) + (73_728 + 64)  # 3x3 up-convs    295,040 + 73,792
+    + (9_408 + 3)  # 7x7 64->3                                   9,411
 )  # fmt: skip
-# BatchNorm after every conv but the last: head 64, down 128 + 256, 2 per block of 256, up
-# 128 + 64.
-BN6 = bn(c) + bn(2 * c) + bn(4 * c) + 6 * 2 * bn(4 * c) + bn(2 * c) + bn(c)
-BN9 = bn(c) + bn(2 * c) + bn(4 * c) + 9 * 2 * bn(4 * c) + bn(2 * c) + bn(c)
-# t-block (Hacettepe), width 64: l1 3x3 3->32 + BN, l2 3x3 32->64 + BN, t2 (ONE module for
-# three sites) 1x1 64->32 + four 3x3 32->16, t3 reductions 1x1 + BN 192->64, 128->64 (ONE
-# module for l8 and l9), 96->32, out 3x3 32->3.
-TBLOCK = (
-    conv(3, 32, 3) + bn(32) + conv(32, 64, 3) + bn(64)
-    + conv(64, 32, 1) + 4 * conv(32, 16, 3)
-    + conv(192, 64, 1) + bn(64) + conv(128, 64, 1) + bn(64) + conv(96, 32, 1) + bn(32)
-    + conv(32, 3, 3)
-)  # fmt: skip
-# PatchGAN 70x70: 4x4 convs 3->64 (bias, no norm), 64->128, 128->256 (stride 2), 256->512
-# (stride 1), 512->1 (bias). BatchNorm: the normed convs drop their bias; instance: keep it.
+# HKUST (seed 004 §4.2): the same with BatchNorm after every conv but the last:
+# 128 + 256 + 512 + 9 x 1,024 + 256 + 128 = 10,496.
+HKUST_G = RESNET9 + (128 + 256 + 512 + 9 * 1_024 + 256 + 128)
+# Hacettepe t-block (seed 002 Listing 1), the issue's sum: l1 conv 3->32 + BN, l2 conv 32->64
+# + BN, 1x1 bottleneck 64->32, four 3x3 32->16, 3x3 192->64, 3x3 128->64, 3x3 96->32, 3x3 32->3.
+TBLOCK = 960 + 18_624 + 2_080 + 18_496 + 110_656 + 73_792 + 27_680 + 867
+# pix2pix's 70x70 PatchGAN: 4x4 convs 3->64 (bias), 64->128 s2, 128->256 s2, 256->512 s1
+# (BatchNorm: no bias), 512->1 (bias).
 PATCH_BN = (
-    conv(3, 64, 4) + conv(64, 128, 4, False) + bn(128) + conv(128, 256, 4, False) + bn(256)
-    + conv(256, 512, 4, False) + bn(512) + conv(512, 1, 4)
+    (3_072 + 64) + (131_072 + 256) + (524_288 + 512) + (2_097_152 + 1_024) + (8_192 + 1)
 )  # fmt: skip
-PATCH_IN = (
-    conv(3, 64, 4) + conv(64, 128, 4) + conv(128, 256, 4) + conv(256, 512, 4) + conv(512, 1, 4)
-)
+# InstanceNorm critic (DeblurGAN): non-affine norms, the convs keep their biases.
+PATCH_IN = (3_072 + 64) + (131_072 + 128) + (524_288 + 256) + (2_097_152 + 512) + (8_192 + 1)
 
 EXPECTED = {
-    "hust": (RESNET6_T4 + BN6, PATCH_BN),
+    "hust": (HUST_G, PATCH_BN),
     "hacettepe": (TBLOCK, PATCH_BN),
-    "hitam": (RESNET9_T3, PATCH_BN),  # InstanceNorm: no parameters
-    "hkust": (RESNET9_T3 + BN9, PATCH_BN),  # dropout: no parameters
-    "deblurgan": (RESNET9_T3, PATCH_IN),
-    "deblurganv2": (RESNET9_T3, PATCH_IN),
+    "hitam": (RESNET9, PATCH_BN),  # InstanceNorm: no parameters
+    "hkust": (HKUST_G, PATCH_BN),  # dropout: no parameters
+    "deblurgan": (RESNET9, PATCH_IN),
+    "deblurganv2": (RESNET9, PATCH_IN),
 }
 
 
 def test_hand_counts_are_the_published_sizes():
-    assert RESNET6_T4 + BN6 == 8_131_843  # HUST ResNet-6, 4x4 transposed convs, BatchNorm
-    assert RESNET9_T3 == 11_378_179  # DeblurGAN's published 11.4M
-    assert TBLOCK == 65_059
+    assert HUST_G == 8_131_843  # HUST ResNet-6, 4x4 transposed convs, BatchNorm
+    assert RESNET9 == 11_378_179  # DeblurGAN's published 11.4M
+    assert HKUST_G == 11_388_675  # HKUST Table 2: "11.40M"
+    assert TBLOCK == 253_155  # Hacettepe Listing 1
     assert PATCH_BN == 2_765_633  # pix2pix's 70x70 PatchGAN, 2.77M
+    assert PATCH_IN == 2_764_737
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,5 +182,5 @@ def test_hacettepe_row_runs_through_the_train_stage(raw, prepared, tmp_path, rep
     logged = runs[0].data.params
     assert logged["model.generator"] == "tblock" and logged["train.schedule"] == "plateau"
     assert logged["train.lambda_ssim"] == "0.3" and logged["train.pixel_loss"] == "mse"
-    # The train stage leaves its run RUNNING: evaluate ends it (issue 12, run_info.ends_run).
+    # The train stage leaves its run RUNNING: evaluate ends it (issue 12, tracking.stage_run).
     assert runs[0].info.status == "RUNNING"

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import subprocess
@@ -64,7 +63,10 @@ def test_an_existing_output_is_kept_unless_overwrite(tmp_path, model_file, capsy
 
     assert predict(tmp_path, model_file, photos, extra=["--overwrite"]) == 0
     assert read_rgb(earlier).shape == (16, 16, 3)
-    assert sorted(p.name for p in earlier.parent.iterdir()) == ["a_deblurred.png", "b_deblurred.png"]
+    assert sorted(p.name for p in earlier.parent.iterdir()) == [
+        "a_deblurred.png",
+        "b_deblurred.png",
+    ]
 
 
 def test_output_names_do_not_depend_on_the_folder(tmp_path, model_file):

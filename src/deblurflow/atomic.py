@@ -127,7 +127,9 @@ def _full_disk_is_an_error(path: Path, needed: int | None = None) -> Iterator[No
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, needed: int | None = None, replace: bool = True) -> Iterator[Path]:
+def atomic_path(
+    path: str | Path, needed: int | None = None, replace: bool = True
+) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success it is fsynced and renamed over ``path``.
 
     ``needed`` (bytes, when known) goes into the message of a full disk. ``replace=False``

@@ -120,13 +120,17 @@ def predict_files(
             bar.set_postfix_str(job.source.name, refresh=False)
             if dest in shared:
                 others = ", ".join(str(s) for s in shared[dest] if s != job.source)
-                _say(f"error: {job.source}: not written: {others} has the same output name "
-                     f"{dest.name}; rename one or deblur them into different -o folders")  # fmt: skip
+                _say(
+                    f"error: {job.source}: not written: {others} has the same output name "
+                    f"{dest.name}; rename one or deblur them into different -o folders"
+                )
                 outcome.failed += 1
                 continue
             if dest.resolve() == job.source.resolve():
-                _say(f"error: {job.source}: not written: the output would replace its input "
-                     "(give another -o or --suffix)")  # fmt: skip
+                _say(
+                    f"error: {job.source}: not written: the output would replace its input "
+                    "(give another -o or --suffix)"
+                )
                 outcome.failed += 1
                 continue
             if dest.exists() and not overwrite:

@@ -75,10 +75,17 @@ PAPERS: dict[str, Recipe] = {
             "train.beta2": 0.999,
             "train.schedule": "constant",
             "train.batch_size": 8,
+            "train.log_every": 5,
         },
         {**GOPRO, "prepare.size": 640, "train.crop": None, "train.epochs": 80},
         _WHOLE_SAMPLE,
-        "1,029 pairs in 129 steps per epoch: batch 8 (not 1).",
+        "batch 8 from §4's 1,029 pairs in 129 steps per epoch; the optimiser and learning rate "
+        "are not given (§4): Adam 2e-4, betas (0.5, 0.999), pix2pix's; reflection padding where "
+        "§3.4 pads with zeros (same parameters); random flips (our pipeline; §4 names no "
+        "augmentation); the discriminator of §3.5 / slides §2.4 has four stride-2 convs, a "
+        "padding-0 head and biases before BatchNorm (2,766,529 parameters), ours is pix2pix's "
+        "70x70 PatchGAN (2,765,633); its Sigmoid before BCEWithLogits (§3.6) is a double "
+        "sigmoid we do not copy.",
     ),
     "hacettepe": Recipe(
         "Hacettepe t-block",
@@ -110,9 +117,14 @@ PAPERS: dict[str, Recipe] = {
         },
         {**GOPRO, "prepare.size": 800, "train.crop": None, "train.epochs": 100},
         _WHOLE_SAMPLE,
-        "Keras Adam betas (0.9, 0.999); weight decay as Adam's L2; the wiring of the listing's "
-        "layers and its 1x1 t3 reductions are ours (models/tblock.py); val_loss = validation "
-        "MSE + 0.3 (1 - SSIM), without the adversarial term.",
+        "the generator is Listing 1 as printed (§3.2.1; models/tblock.py says how its "
+        "contradictory layer names are read); PyTorch Adam's betas (0.9, 0.999) and weight "
+        "decay as Adam's L2 (§3.3); val_loss = validation MSE + 0.3 (1 - SSIM) without the "
+        "adversarial term (§3.3's 'validation generator loss' leaves it open); §3.3's manual "
+        "lr/10 every 30 epochs is left out (it says early stopping came first); augmentation "
+        "(§3.3): random flips, not its rotations of up to 10 degrees; Listing 2's "
+        "discriminator has four stride-2 convs, a padding-0 head and biases before BatchNorm, "
+        "ours is pix2pix's 70x70 PatchGAN, without Listing 2's Sigmoid (BCE with logits).",
     ),
     "hitam": Recipe(
         "HITAM ResNet + 70x70 PatchGAN, L1 + VGG19",
@@ -131,16 +143,26 @@ PAPERS: dict[str, Recipe] = {
             "train.lr_d": 0.0002,
             "train.beta1": 0.5,
             "train.beta2": 0.999,
-            "train.schedule": "constant",
+            "train.schedule": "plateau",
+            "train.plateau_metric": "val_loss",
+            "train.plateau_factor": 0.316,
+            "train.plateau_patience": 10,
             "train.batch_size": 1,
             "train.rotate90": True,
             "train.color_jitter": 0.2,
         },
         {**GOPRO, "prepare.size": 640, "train.crop": 256, "train.epochs": 100},
         _CROP_SAMPLE,
-        "The paper names no block count, loss weights, optimiser, jitter strength or epochs: "
-        "ours are DeblurGAN's ResNet-9 and Adam, L1 x 100 + VGG19 conv3_3 x 1, jitter 0.2, "
-        "100 epochs.",
+        "§III describes a ResNet generator with residual blocks and a 70x70 PatchGAN, but §V's "
+        "model summary lists a plain 9-layer conv / transposed-conv network of 3,102,467 "
+        "parameters at 224x224 and a discriminator with dense layers: we build §III's "
+        "(DeblurGAN's ResNet-9, 11.4M), since §V's is not a ResNet; no block count, loss "
+        "weights, learning rate, batch or epochs are given: ours are L1 x 100 + VGG19 conv3_3 "
+        "x 1 (§III: 'content loss (L1/L2)', VGG19 perceptual), Adam 2e-4 (§IV names Adam "
+        "only), batch 1, 100 epochs; §III's 'learning rate scheduling' is Keras' "
+        "ReduceLROnPlateau as §VI's log reads (lr 3.16e-31: repeated x sqrt(0.1)), with Keras' "
+        "patience 10; §III resizes to 256x256, ours crops 256 of the 640x360 frames; its "
+        "'rotation' is our 90-degree rotations and its colour jitter ours at 0.2.",
         perceptual=True,
     ),
     "hkust": Recipe(
@@ -168,8 +190,14 @@ PAPERS: dict[str, Recipe] = {
         },
         {**GOPRO, "prepare.size": 640, "train.crop": 256, "train.epochs": 40},
         _CROP_SAMPLE,
-        "No pixel term (lambda_pix=0); perceptual x 100 and adversarial x 1 as the Keras "
-        "DeblurGAN it follows; Keras Adam betas.",
+        "§3 has a perceptual (VGG16 block3_conv3) and an adversarial term and no pixel term "
+        "(lambda_pix=0), without weights: perceptual x 100 and adversarial x 1, as the Keras "
+        "DeblurGAN it follows; Adam with Keras' betas (no optimiser named, §4.1 gives lr 0.005 "
+        "constant, batch 16, 40 epochs, 256x256 crops); §4.1 crops the 1280x720 frames, ours "
+        "crops the 640x360 ones; the up-sampling is not described (§4.2): 3x3 transposed "
+        "convs, as many parameters as resize + 3x3 conv (11,388,675 for Table 2's 11.40M); "
+        "Table 2's 6-conv, 3.10M discriminator is not given layer by layer: ours is pix2pix's "
+        "70x70 PatchGAN (2.77M).",
         perceptual=True,
     ),
     "deblurgan": Recipe(
@@ -177,6 +205,7 @@ PAPERS: dict[str, Recipe] = {
         {
             **_COMMON,
             **_RESNET9,
+            "model.dropout": 0.5,
             "model.d_norm": "instance",
             "train.adversarial": "wgan_gp",
             "train.gp_weight": 10.0,
@@ -197,7 +226,10 @@ PAPERS: dict[str, Recipe] = {
         },
         {**GOPRO, "prepare.size": 640, "train.crop": 256, "train.epochs": 300},
         _CROP_SAMPLE,
-        "One critic update per generator step (DeblurGAN: 5); InstanceNorm critic.",
+        "Kupyn et al. 2018 (not one of the five texts): dropout 0.5 after the first conv of "
+        "each residual block (its network section), switched off at inference where DeblurGAN "
+        "keeps it on as pix2pix does; one critic update per generator step where its training "
+        "details give 5; InstanceNorm critic.",
         perceptual=True,
     ),
     "deblurganv2": Recipe(
@@ -224,7 +256,8 @@ PAPERS: dict[str, Recipe] = {
         },
         {**GOPRO, "prepare.size": 640, "train.crop": 256, "train.epochs": 300},
         _CROP_SAMPLE,
-        "The losses of DeblurGAN-v2 on a ResNet-9 (its FPN-Inception generator and double-scale "
+        "Kupyn et al. 2019 (not one of the five texts): the losses of DeblurGAN-v2 on a "
+        "ResNet-9 (its FPN-Inception generator and double-scale "
         "discriminator are not built here); lr 1e-4, linear decay to 1e-7 over the second half.",
         perceptual=True,
     ),

@@ -7,7 +7,6 @@ import urllib.error
 import pytest
 import torch
 import torch.nn.functional as F
-import torchvision
 from torchvision.models import vgg
 
 from deblurflow.perceptual import PerceptualLoss, PerceptualWeightsError, layer_index
@@ -65,14 +64,61 @@ def test_perceptual_loss_by_hand_on_a_random_vgg():
     assert xg.grad.abs().sum() > 0
 
 
-def test_missing_weights_give_one_clear_error(monkeypatch, tmp_path):
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
+def _offline(monkeypatch):
+    """No internet: any download attempt fails as urllib fails without a network."""
 
-    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError(f"no network for {url}")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+
+
+# torchvision's file names for the IMAGENET1K_V1 weights (its VGG16_Weights / VGG19_Weights).
+FILES = {"vgg19.conv3_3": "vgg19-dcbb9e9d.pth", "vgg16.block3_conv3": "vgg16-397923af.pth"}
+
+
+@pytest.mark.parametrize("layer", sorted(FILES))
+def test_weights_placed_in_torchs_cache_are_used_offline(monkeypatch, tmp_path, layer):
+    """The VGG papers on a machine without internet: the file put under $TORCH_HOME, with
+    torchvision's name, is what the loss uses (here a random state dict of the layers kept)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _offline(monkeypatch)
+    arch = layer.split(".")[0]
+    torch.manual_seed(1)
+    cfg = vgg.cfgs[{"vgg16": "D", "vgg19": "E"}[arch]]
+    placed = vgg.make_layers(cfg)[: layer_index(layer) + 1].state_dict()
+    path = tmp_path / "hub" / "checkpoints" / FILES[layer]
+    path.parent.mkdir(parents=True)
+    torch.save({f"features.{k}": v for k, v in placed.items()}, path)
+
+    loss = PerceptualLoss(layer)
+    got = loss.features.state_dict()
+    assert sorted(got) == sorted(placed) and len(got) == 14  # 7 convs up to block 3's third
+    for key, value in placed.items():
+        assert torch.equal(got[key], value), key
+
+
+def test_without_the_file_and_offline_the_error_says_which_file_where(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _offline(monkeypatch)
     with pytest.raises(PerceptualWeightsError) as err:
         PerceptualLoss("vgg19.conv3_3")
     msg = str(err.value)
-    assert f"{tmp_path}/checkpoints/vgg19-dcbb9e9d.pth" in msg
-    assert "IMAGENET1K_V1" in msg and "lambda_perceptual=0" in msg
+    where = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    assert f"not at {where} and could not be downloaded" in msg
+    assert f"to {where}, or download https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" in msg
+    assert "weights='IMAGENET1K_V1'" in msg and "lambda_perceptual=0" in msg
+    assert "\n" not in msg
+
+
+def test_a_wrong_or_truncated_file_in_the_cache_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _offline(monkeypatch)
+    path = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    path.parent.mkdir(parents=True)
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, path)
+    with pytest.raises(PerceptualWeightsError, match="lacks the vgg19 features features.0.bias"):
+        PerceptualLoss("vgg19.conv3_3")
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(PerceptualWeightsError, match=f"weights at {path} \\(corrupt or truncated"):
+        PerceptualLoss("vgg19.conv3_3")

@@ -5,6 +5,10 @@ ReLU (DeblurGAN's ``conv_3_3_layer = 14``), ``vgg19.relu3_3`` the same after its
 Keras name ``vgg16.block3_conv3`` (HKUST) is after the ReLU, since Keras convs carry their
 activation. The network is torchvision's VGG ``features`` cut after that layer, frozen.
 
+The ImageNet weights are torchvision's file in torch's cache (``weights_file``: e.g.
+``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth``), downloaded there on first use; a machine
+without internet gets one error naming the file and where to put it.
+
 Images arrive in [-1, 1] (this project's convention) and are mapped to [0, 1], then normalised
 with the ImageNet mean and std the torchvision weights were trained with.
 """
@@ -12,6 +16,7 @@ with the ImageNet mean and std the torchvision weights were trained with.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -45,26 +50,59 @@ def layer_index(name: str) -> int:
     return index + 1 if after_relu else index
 
 
-def _vgg_features(arch: str, pretrained: bool) -> nn.Sequential:
-    """torchvision's ``vgg16/vgg19(...).features``, with ImageNet weights or random ones."""
+def weights_file(arch: str) -> tuple[Path, str]:
+    """(where torch's cache keeps ``arch``'s ImageNet weights, the URL torchvision gets them
+    from): ``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth`` (default ~/.cache/torch)."""
     import torchvision
+
+    weights = torchvision.models.get_weight(f"{arch.upper()}_Weights.IMAGENET1K_V1")
+    name = weights.url.rsplit("/", 1)[-1]
+    return Path(torch.hub.get_dir()) / "checkpoints" / name, weights.url
+
+
+def _vgg_features(arch: str, pretrained: bool, upto: int) -> nn.Sequential:
+    """torchvision's ``vgg16/vgg19().features[: upto + 1]``, ImageNet weights or random ones.
+
+    The weights come from torch's cache as torchvision keeps them (downloaded there on first
+    use). Only the ``features.*`` tensors of the kept layers are read: the 100M-parameter
+    classifier is never built, and a file holding just those tensors also works.
+    """
     from torchvision.models import vgg
 
-    if not pretrained:  # the conv stack alone: no 100M-parameter classifier to initialise
-        return vgg.make_layers(vgg.cfgs[{"vgg16": "D", "vgg19": "E"}[arch]])
-    builder = getattr(torchvision.models, arch)
-    weights = torchvision.models.get_weight(f"{arch.upper()}_Weights.IMAGENET1K_V1")
+    layers = vgg.make_layers(vgg.cfgs[{"vgg16": "D", "vgg19": "E"}[arch]])[: upto + 1]
+    if not pretrained:
+        return layers
+    path, url = weights_file(arch)
+    how = (
+        f'On a machine with internet run `python -c "import torchvision; '
+        f"torchvision.models.{arch}(weights='IMAGENET1K_V1')\"` and copy {path.name} from its "
+        f"torch cache (~/.cache/torch/hub/checkpoints/) to {path}, or download {url} there "
+        "($TORCH_HOME moves the cache); or set train.lambda_perceptual=0"
+    )
     try:
-        return builder(weights=weights).features
-    except Exception as exc:  # URLError, OSError, hash mismatch: all mean "not here"
-        cache = f"{torch.hub.get_dir()}/checkpoints/{weights.url.rsplit('/', 1)[-1]}"
+        state = torch.hub.load_state_dict_from_url(
+            url, map_location="cpu", check_hash=True, weights_only=True
+        )
+    except Exception as exc:  # URLError, OSError, hash mismatch, unreadable file
+        if path.is_file():
+            raise PerceptualWeightsError(
+                f"the perceptual loss cannot read torchvision's {arch} ImageNet weights at "
+                f"{path} (corrupt or truncated: {exc}). Replace the file. {how}"
+            ) from exc
         raise PerceptualWeightsError(
             f"the perceptual loss needs torchvision's {arch} ImageNet weights, which are not "
-            f"in {cache} and could not be downloaded ({exc}). On a machine with internet run "
-            f'`python -c "import torchvision; torchvision.models.{arch}'
-            f"(weights='IMAGENET1K_V1')\"` and copy the file to {cache} (or download "
-            f"{weights.url} there; TORCH_HOME moves the cache), or set train.lambda_perceptual=0"
+            f"at {path} and could not be downloaded ({exc}). {how}"
         ) from exc
+    found = {k.removeprefix("features."): v for k, v in state.items()}
+    wanted = layers.state_dict()
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        raise PerceptualWeightsError(
+            f"{path} lacks the {arch} features {', '.join('features.' + k for k in missing)}: "
+            f"not torchvision's {arch} ImageNet weights. {how}"
+        )
+    layers.load_state_dict({k: found[k] for k in wanted})
+    return layers
 
 
 class PerceptualLoss(nn.Module):
@@ -72,8 +110,7 @@ class PerceptualLoss(nn.Module):
 
     def __init__(self, layer: str = "vgg19.conv3_3", pretrained: bool = True) -> None:
         super().__init__()
-        index = layer_index(layer)
-        features = _vgg_features(layer.split(".")[0], pretrained)[: index + 1]
+        features = _vgg_features(layer.split(".")[0], pretrained, layer_index(layer))
         self.features = features.eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))

@@ -6,7 +6,7 @@ the patch's blur length. Printed as median and quartiles, side by side for the s
 pairs (``data/pairs`` at their own scale) and for real pairs resized like ``evaluate`` does, so
 one can check that the training blur spans what real photos show at the scale they are scored.
 
-    .venv/bin/python bench/blur_extent.py --pairs data/pairs --real ../shared/data/gopro-real
+    .venv/bin/python bench/blur_extent.py --pairs data/pairs --real data/real/gopro-real
 """
 
 from __future__ import annotations

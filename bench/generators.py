@@ -145,7 +145,7 @@ def main() -> None:
         help="training wall time per candidate; several values: a learning curve, "
         "each from scratch",
     )
-    ap.add_argument("--real", type=Path, default=common.REPO.parent / "shared/data/gopro-real")
+    ap.add_argument("--real", type=Path, default=common.REPO / "data/real/gopro-real")
     ap.add_argument("--real-size", type=int, default=640)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rotate90", action="store_true", help="random 90-degree rotations too")

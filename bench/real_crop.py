@@ -27,7 +27,7 @@ from deblurflow.runtime import pick_runtime
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--model", type=Path, default=common.REPO / "models" / "best.pt")
-    ap.add_argument("--pairs", type=Path, default=common.REPO.parent / "shared/data/gopro-real")
+    ap.add_argument("--pairs", type=Path, default=common.REPO / "data/real/gopro-real")
     ap.add_argument("--pair", default="Istanbul")
     ap.add_argument("--size", type=int, default=640)
     ap.add_argument("--box", type=int, nargs=4, default=[300, 100, 200, 150], help="x y w h")

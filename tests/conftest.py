@@ -1,4 +1,4 @@
-"""Shared test fixtures: the real data in ../shared/data, tiny params, tiny prepared folders.
+"""Shared test fixtures: the real data shipped in data/real, tiny params, tiny prepared folders.
 
 Prepared folders are written by the prepare stage's own writer (deblurflow.prepare), so the
 tests read exactly the format the pipeline produces. Fixtures, not imports: test files never
@@ -18,16 +18,15 @@ from deblurflow.params import ModelParams, Params, TrainParams
 from deblurflow.prepare import write_prepared
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+REAL_DATA = REPO / "data" / "real"
 PREPARED_COUNTS = {"train": 6, "val": 2, "test": 3}
 
 
 @pytest.fixture
-def shared_data() -> Path:
-    """../shared/data beside the repo (real frames and GoPro pairs); skips when it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data folder {SHARED_DATA} is not beside the repo")
-    return SHARED_DATA
+def real_data() -> Path:
+    """data/real in the repo: two real GoPro pairs and a real 536 fps frame sequence."""
+    assert (REAL_DATA / "gopro-real").is_dir(), f"{REAL_DATA} is missing from this checkout"
+    return REAL_DATA
 
 
 def tiny_pairs(n: int, h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""The folder source on real high-frame-rate frames (shared/data/highfps-real, 161 gray PNGs)."""
+"""The folder source on real high-frame-rate frames (data/real/highfps-real, 161 gray PNGs, shipped in the repo)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,14 @@ from deblurflow.params import DataParams, Params
 from deblurflow.sources import SourceError, fetch_raw
 from deblurflow.sources.folder import find_sequences
 
-# The repo is cloned with shared/ beside it (in CI too): <parent>/shared/data/highfps-real.
-HIGHFPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "highfps-real"
+HIGHFPS = Path(__file__).resolve().parents[1] / "data" / "real" / "highfps-real"
 
 
 @pytest.fixture(scope="module")
 def frames() -> list[Path]:
     found = sorted((HIGHFPS / "frames").glob("image_*.png"))
     if len(found) != 161:
-        pytest.skip(f"real frames not found: expected 161 PNGs in {HIGHFPS / 'frames'}")
+        raise AssertionError(f"real frames not found: expected 161 PNGs in {HIGHFPS / 'frames'}")
     return found
 
 

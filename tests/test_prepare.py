@@ -191,9 +191,9 @@ def test_missing_manifest_is_a_clear_error(tmp_path):
         prepare_pairs(tmp_path, tmp_path / "p", PrepareParams(), seed=0)
 
 
-def test_real_highfps_frames_end_to_end(shared_data, tmp_path):
+def test_real_highfps_frames_end_to_end(real_data, tmp_path):
     """161 real 240x180 gray frames -> 2 train + 1 test sequences -> pairs -> arrays."""
-    real = shared_data / "highfps-real" / "frames"
+    real = real_data / "highfps-real" / "frames"
     if not real.is_dir():
         pytest.skip(f"real frames not found at {real}")
     frames = sorted(real.glob("*.png"))

@@ -1,4 +1,4 @@
-"""Checks on the two real GoPro blur/sharp pairs in ../shared/data/gopro-real."""
+"""Checks on the two real GoPro blur/sharp pairs in data/real/gopro-real."""
 
 import pytest
 
@@ -10,9 +10,9 @@ STATED_INPUT_PSNR = {"Istanbul": 24.05, "Flower": 25.11}
 
 
 @pytest.mark.parametrize("name", sorted(STATED_INPUT_PSNR))
-def test_metrics_reproduce_the_stated_input_psnr(shared_data, name):
-    blur = read_rgb(shared_data / "gopro-real" / f"{name}_blur.png")
-    sharp = read_rgb(shared_data / "gopro-real" / f"{name}_sharp.png")
+def test_metrics_reproduce_the_stated_input_psnr(real_data, name):
+    blur = read_rgb(real_data / "gopro-real" / f"{name}_blur.png")
+    sharp = read_rgb(real_data / "gopro-real" / f"{name}_sharp.png")
     assert blur.shape == sharp.shape == (720, 1280, 3)
     assert psnr(sharp, blur) == pytest.approx(STATED_INPUT_PSNR[name], abs=0.01)
     assert 0.5 < ssim(sharp, blur) < 0.95  # real blur: far from identical, same scene

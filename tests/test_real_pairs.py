@@ -90,8 +90,8 @@ def _identity() -> torch.nn.Module:
     return build_generator(ModelParams(channels=4, res_blocks=1))
 
 
-def test_evaluate_real_on_the_real_gopro_pairs(shared_data, tmp_path):
-    folder = shared_data / "gopro-real"
+def test_evaluate_real_on_the_real_gopro_pairs(real_data, tmp_path):
+    folder = real_data / "gopro-real"
     summary, rows = evaluate_real(_identity(), [folder], 640, pick_runtime("cpu"), tmp_path)
     # By hand: INTER_AREA to 640x360, then PSNR of blur against sharp (the identity's output).
     expected = []

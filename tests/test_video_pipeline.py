@@ -12,7 +12,7 @@ from workspace import BIN, STAGES, clean_env, copy_repo, merge, ran, repo_params
 
 pytestmark = pytest.mark.slow
 
-HIGHFPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "highfps-real"
+HIGHFPS = Path(__file__).resolve().parents[1] / "data" / "real" / "highfps-real"
 TINY = {
     "data": {"source": "video", "test_fraction": 0.3},
     "blur": {"frames": None, "exposure_ms": 30, "workers": 1},
@@ -28,7 +28,7 @@ def test_repro_on_clips_then_adding_a_clip_reruns_from_download(tmp_path):
         pytest.skip("dvc is not installed next to this Python")
     real = sorted((HIGHFPS / "frames").glob("image_*.png"))
     if len(real) != 161:
-        pytest.skip(f"real frames not found in {HIGHFPS / 'frames'}")
+        raise AssertionError(f"real frames not found in {HIGHFPS / 'frames'}")
     clips = tmp_path / "clips"
     clips.mkdir()
     # 4:3 like the real frames (prepare needs one aspect ratio). Two clips: one tests, and the

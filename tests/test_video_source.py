@@ -17,7 +17,7 @@ from deblurflow.sources import SourceError, fetch_raw
 from deblurflow.sources.video import decode, find_clips
 from deblurflow.synthesize import synthesize_tree
 
-HIGHFPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "highfps-real"
+HIGHFPS = Path(__file__).resolve().parents[1] / "data" / "real" / "highfps-real"
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def real() -> list[np.ndarray]:
     """The first 40 real frames (240x180 gray, as RGB)."""
     paths = sorted((HIGHFPS / "frames").glob("image_*.png"))[:40]
     if len(paths) != 40:
-        pytest.skip(f"real frames not found in {HIGHFPS / 'frames'}")
+        raise AssertionError(f"real frames not found in {HIGHFPS / 'frames'}")
     return gray_frames(paths)
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -29,7 +30,6 @@ from deblurflow.recipes import (
 from deblurflow.runtime import pick_runtime
 from deblurflow.training.loop import train
 from deblurflow.training.schedule import should_stop
-
 
 # Parameter counts as the papers' layer lists give them, summed term by term by hand (not by the
 # formula the code uses). conv k x k cin -> cout with bias = cin*cout*k*k + cout; BatchNorm 2c.
@@ -146,6 +146,7 @@ def test_every_paper_row_trains(raw, name, prepared, tmp_path):
     assert all(torch.isfinite(torch.tensor(row[k])) for k in ("loss_g", "loss_d", "val_loss"))
 
 
+@pytest.mark.slow
 def test_hacettepe_row_runs_through_the_train_stage(raw, prepared, tmp_path, repo):
     """t-block + MSE + SSIM + plateau + early stopping, through stages/train.py and MLflow."""
     p = apply(raw, overrides("hacettepe", "sample"))
@@ -184,3 +185,66 @@ def test_hacettepe_row_runs_through_the_train_stage(raw, prepared, tmp_path, rep
     assert logged["train.lambda_ssim"] == "0.3" and logged["train.pixel_loss"] == "mse"
     # The train stage leaves its run RUNNING: evaluate ends it (issue 12, tracking.stage_run).
     assert runs[0].info.status == "RUNNING"
+
+
+@pytest.mark.slow
+def test_bench_papers_table_on_a_tiny_budget(prepared, tmp_path, repo):
+    """bench/papers.py: every offline row trains, is scored (test and real pairs) and lands an
+    MLflow run; first at equal steps, then at an equal time budget (calibrated steps)."""
+    from deblurflow.images import write_png
+
+    rng = np.random.default_rng(0)
+    real = tmp_path / "real"
+    for name in ("p1.png", "p2.png"):
+        write_png(real / "blur" / name, rng.integers(0, 256, (36, 64, 3), dtype=np.uint8))
+        write_png(real / "sharp" / name, rng.integers(0, 256, (36, 64, 3), dtype=np.uint8))
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    small = ["--set", "model.channels=8", "--set", "model.d_channels=8", "--set",
+             "train.batch_size=2", "--set", "train.crop=32", "--set", "train.device=cpu",
+             "--set", "evaluate.device=cpu", "--data", str(prepared),
+             "--real", str(real)]  # fmt: skip
+    bench = [sys.executable, str(repo / "bench" / "papers.py")]
+    out = subprocess.run([*bench, "--steps", "2", "--epochs", "1", *small], env=env,
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    table = [ln for ln in out.stdout.splitlines() if ln.startswith("| ")]
+    rows = table[-5:]  # the table printed at the end (each row was also printed as it came)
+    assert table[-6].startswith("| row | G params | train s | steps | test PSNR (input, gain)")
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| default (params.yaml)", "| HUST ResNet-6 + PatchGAN", "| Hacettepe t-block",
+        "| DeblurGAN set-up WITHOUT its VGG term (WGAN-GP alone)",
+        "| DeblurGAN-v2 set-up WITHOUT its VGG term (0.5 MSE + 0.01 RaGAN-LS)",
+    ]  # fmt: skip
+    for r in rows:
+        cells = [c.strip() for c in r.strip("| ").split(" | ")]
+        assert cells[3] == "2"  # steps
+        assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d, [+-]\d+\.\d\d\)", cells[4]), cells  # test
+        assert re.fullmatch(r"\d+\.\d\d \(\d+\.\d\d, [+-]\d+\.\d\d\)", cells[6]), cells  # real
+        assert int(cells[8]) > 0  # ms per 640x360 frame
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("deblurflow")
+    runs = client.search_runs([exp.experiment_id])
+    assert sorted(r.info.run_name for r in runs) == sorted(
+        f"papers-{n}" for n in ("default", "hust", "hacettepe", "deblurgan-novgg",
+                                "deblurganv2-novgg")
+    )  # fmt: skip
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        assert {"test_psnr", "real_psnr", "ms_per_640x360", "generator_params"} <= set(
+            r.data.metrics
+        )
+    hac = next(r for r in runs if r.info.run_name == "papers-hacettepe")
+    assert hac.data.params["model.generator"] == "tblock"
+    # Listing 1 at width 8: 120 + 312 + 36 + 296 + 1,736 + 1,160 + 436 + 111
+    assert hac.data.metrics["generator_params"] == 4_207
+
+    timed = subprocess.run([*bench, "--seconds", "1", "--epochs", "1", "--calibrate", "2",
+                            "--row", "hust", "--no-mlflow", *small],
+                           env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert timed.returncode == 0, timed.stderr[-3000:]
+    assert "budget: 1 s per row" in timed.stdout
+    (hust,) = [ln for ln in timed.stdout.splitlines() if ln.startswith("| HUST")][-1:]
+    assert int(hust.split(" | ")[3]) >= 1

@@ -25,7 +25,7 @@ from deblurflow.models import (
 )
 from deblurflow.params import ModelParams, to_dict
 
-SMALL = ModelParams(channels=8, res_blocks=2, d_channels=8)
+SMALL = ModelParams(generator="resnet", channels=8, res_blocks=2, d_channels=8)
 
 
 def _randomize_last_conv(g: ResNetGenerator) -> ResNetGenerator:

@@ -128,6 +128,7 @@ def test_full_disk_is_the_pipelines_line_and_leaves_no_partial_png(tmp_path, mod
     assert len(err) == 2, err
 
 
+@pytest.mark.slow
 def test_in_a_log_file_each_message_is_its_own_line(tmp_path, model_file):
     photos = tmp_path / "photos"
     write_png(photos / "a.png", np.full((16, 16, 3), 10, np.uint8))
@@ -202,3 +203,11 @@ def test_outside_a_workspace_the_packages_checkout_is_used(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     expected = cli.CHECKOUT if (cli.CHECKOUT / "dvc.yaml").is_file() else None
     assert cli.workspace() == expected
+
+
+def test_export_without_m_takes_the_same_model(workspace, capsys):
+    pytest.importorskip("onnxruntime")
+    shipped = generator_file(workspace / "models" / "pretrained" / "deblurflow.pt", seed=1)
+    assert main(["export", "-o", "g.onnx"]) == 0
+    assert f"deblurflow: exporting {shipped} (the shipped model" in capsys.readouterr().err
+    assert (workspace / "photos" / "g.onnx").is_file()

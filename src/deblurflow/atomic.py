@@ -137,10 +137,10 @@ def atomic_path(
     which fails when it exists (FileExistsError), even if another process made it meanwhile.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path: Path | None = None
     try:
         with _full_disk_is_an_error(path, needed):
+            path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             os.close(fd)
             tmp_path = Path(tmp)

@@ -107,6 +107,10 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
+    if isinstance(args.model, _DefaultModel):
+        path, why = default_model()
+        args.model = str(path)
+        print(f"deblurflow: exporting {path} ({why})", file=sys.stderr)
     generator, info = load_generator(args.model)
     meta = {"deblurflow.model": info["model"], "deblurflow.source": str(args.model)}
     multiple = export_onnx(generator, args.output, meta)
@@ -182,7 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the generator as ONNX and check it against torch",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    e.add_argument("-m", "--model", default="models/best.pt", help="generator file")
+    e.add_argument(
+        "-m",
+        "--model",
+        default=DEFAULT_MODEL,
+        help="generator file; not given: as predict's (the workspace's models/best.pt, else "
+        "the shipped models/pretrained/deblurflow.pt)",
+    )
     e.add_argument("-o", "--output", type=Path, default=Path("models/generator.onnx"))
     e.set_defaults(func=export)
     return ap

@@ -108,6 +108,18 @@ def test_recipe_is_valid_params_and_builds_the_published_networks(raw, name):
     assert n(build_discriminator(gopro.model)) == d_count
 
 
+@pytest.mark.parametrize("name", list(PAPERS))
+def test_each_departure_line_cites_its_paper(name):
+    """Issue 22 part 2: the 'where the paper is silent or we depart' line names sections of the
+    seed text (§) or, for DeblurGAN and DeblurGAN-v2 (not among the five texts), the paper."""
+    notes = PAPERS[name].notes
+    cited = re.findall(r"§[IVX\d.]+|Listing \d|Table \d", notes)
+    if name.startswith("deblurgan"):
+        assert "Kupyn et al. 20" in notes
+    else:
+        assert len(cited) >= 2, notes
+
+
 def test_recipes_refuse_unknown_keys(raw):
     with pytest.raises(ParamsError, match="train.lamda_ssim"):
         apply(raw, {"train.lamda_ssim": 0.3})

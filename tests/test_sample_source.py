@@ -267,3 +267,85 @@ def test_objects_may_come_from_grayscale_textures(photos):
     plan = _plan(photos, 0, "coffee", "grass")
     sprite = plan.sprites[0].rgb
     assert np.array_equal(sprite[:, :, 0], sprite[:, :, 1])
+
+
+# Depth layers, textured leaves and deforming movers (train split only).
+CONTENT = dataclasses.replace(
+    SMALL, frames=6, width=96, height=54, dead_leaves=0.5, depth_layers=2, leaf_textures=0.5,
+    deform=0.2,
+)  # fmt: skip
+
+
+def test_content_changes_train_frames_and_leaves_the_test_split_byte_identical(tmp_path):
+    flat = dataclasses.replace(CONTENT, depth_layers=0, leaf_textures=0.0, deform=0.0)
+    plain_raw, _ = _render(tmp_path / "plain", seed=0, sample=flat)
+    rich_raw, _ = _render(tmp_path / "rich", seed=0, sample=CONTENT)
+    for split, same in (("test", True), ("train", False)):
+        for seq in sorted(p.name for p in (plain_raw / split).iterdir()):
+            a = (plain_raw / split / seq / "000005.png").read_bytes()
+            b = (rich_raw / split / seq / "000005.png").read_bytes()
+            assert (a == b) is same, (split, seq)
+
+
+def test_depth_layers_move_with_parallax(photos):
+    rng = np.random.default_rng(4)
+    content = S.Content(depth_layers=2, leaf_textures=0.3)
+    leaves = ([photos["coffee"]], [photos["brick"]])
+    plan = S.plan_sequence(
+        rng, photos["astronaut"], [photos["coins"]], 30, 160, 90, content, leaves
+    )
+    assert len(plan.layers) == 2
+    camera = plan.camera[:, :2] - plan.camera[0, :2]
+    ratios = []
+    for layer in plan.layers:
+        moved = layer.camera[:, :2] - layer.camera[0, :2]
+        ratio = np.linalg.norm(moved[-1]) / np.linalg.norm(camera[-1])
+        np.testing.assert_allclose(moved, camera * ratio, atol=1e-9)  # same path, scaled
+        np.testing.assert_array_equal(layer.camera[:, 2], plan.camera[:, 2])  # same roll
+        assert layer.alpha.shape == layer.rgb.shape[:2]
+        assert 0.02 < layer.alpha.mean() < 0.6  # sparse: the background shows through
+        ratios.append(ratio)
+    assert S.PARALLAX[0] <= ratios[0] <= ratios[1] <= S.PARALLAX[1]  # farthest first
+    # The nearest layer's leaves, seen in the frame, move `ratio` times the background.
+    frame = S.render_frame(plan, 0)
+    flat = S.SequencePlan(*[getattr(plan, f.name) for f in dataclasses.fields(plan)][:-1])
+    assert np.abs(frame.astype(int) - S.render_frame(flat, 0)).mean() > 1
+
+
+def test_deforming_movers_change_size_and_shear(photos):
+    rng = np.random.default_rng(2)
+    plan = S.plan_sequence(
+        rng, photos["astronaut"], [photos["coins"]], 40, 160, 90, S.Content(deform=0.2)
+    )
+    path = plan.objects[0]
+    assert path.shape == (40, 5)
+    assert np.abs(path[:, 3] - 1).max() == pytest.approx(0.2, abs=1e-6) or np.abs(
+        path[:, 4]
+    ).max() == pytest.approx(0.2, abs=1e-6)
+    assert np.all(np.abs(path[:, 3] - 1) <= 0.2 + 1e-9) and np.all(np.abs(path[:, 4]) <= 0.2 + 1e-9)
+    # A sprite scaled by s covers s^2 the area: the mask's footprint follows the scale.
+    sprite = plan.sprites[0]
+    areas = []
+    for t in (int(np.argmin(path[:, 3])), int(np.argmax(path[:, 3]))):
+        pose = path[t].copy()
+        pose[4] = 0.0  # no shear: area depends on the scale alone
+        alpha = cv2.warpAffine(
+            sprite.alpha, S._to_sprite(sprite, pose), (160, 90),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        )  # fmt: skip
+        areas.append((alpha.sum(), pose[3]))
+    (a0, s0), (a1, s1) = areas
+    assert a1 / a0 == pytest.approx((s1 / s0) ** 2, rel=0.05)
+
+
+def test_textured_leaves_add_fine_periodic_detail():
+    from deblurflow.sources.dead_leaves import procedural_texture
+
+    a, b = np.array([0, 0, 0], np.float32), np.array([200, 100, 50], np.float32)
+    textures = [procedural_texture(np.random.default_rng(s), 40, 50, a, b) for s in range(12)]
+    for tex in textures:
+        assert tex.shape == (40, 50, 3)
+        assert tex.min() >= -1e-3 and tex[..., 0].max() <= 200 + 1e-3
+        # Two colours mixed: every pixel lies on the segment from a to b.
+        np.testing.assert_allclose(tex[..., 1] * 2, tex[..., 0], atol=1e-3)
+        assert tex[..., 0].std() > 20  # not flat

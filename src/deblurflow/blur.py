@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -113,3 +114,67 @@ def windows(n_frames: int, m: int, stride: int) -> list[tuple[int, int]]:
     if m < 1 or stride < 1:
         raise ValueError(f"window size and stride must be >= 1, got m={m}, stride={stride}")
     return [(first, first + m - 1) for first in range(0, n_frames - m + 1, stride)]
+
+
+@dataclass(frozen=True)
+class CameraEffects:
+    """How a camera records the averaged light (Rim et al., RSBlur, ECCV 2022, section 3).
+
+    saturation: highest exposure gain (linear light x U(1, saturation), then clipped at white);
+    noise: highest read-noise std in linear light (shot noise grows with the signal);
+    jpeg: lowest JPEG quality of the blurred frame (drawn in [jpeg, 95]), None = no JPEG.
+    """
+
+    saturation: float = 1.0
+    noise: float = 0.0
+    jpeg: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.saturation > 1.0 or self.noise > 0.0 or self.jpeg is not None
+
+
+def _encode(linear: np.ndarray, gamma: float) -> np.ndarray:
+    """float32 linear light in [0, 1] (clipped here) -> uint8 sRGB, rounded as blur_from_linear."""
+    out = np.clip(linear, 0.0, 1.0)
+    if gamma != 1.0:
+        out = np.power(out, np.float32(1.0 / gamma))
+    return np.floor(out * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
+
+
+def record(
+    linear: Sequence[np.ndarray],
+    mid: int,
+    gamma: float,
+    effects: CameraEffects,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(blurred, sharp) uint8 sRGB of linear-light frames seen through a camera with ``effects``.
+
+    The sensor integrates the light of the whole window, then saturates: the exposure gain
+    multiplies every frame and the clip at white comes after the average, so a highlight
+    smears at full brightness. Noise (read + shot, variance read^2 (1 + 4 x)) is added to the
+    blurred frame in linear light, before the tone curve; JPEG last. The sharp frame ``mid``
+    gets the same gain and clip but no noise: it stays a clean ground truth.
+    """
+    gain = np.float32(rng.uniform(1.0, effects.saturation))
+    read = rng.uniform(0.0, effects.noise)
+    acc = np.array(linear[0], dtype=np.float32, copy=True)
+    for frame in linear[1:]:
+        acc += frame
+    acc *= np.float32(gain / len(linear))
+    np.clip(acc, 0.0, 1.0, out=acc)
+    if read > 0:
+        sigma = np.float32(read) * np.sqrt(1.0 + 4.0 * acc)
+        acc += sigma * rng.standard_normal(acc.shape, dtype=np.float32)
+    blurred = _encode(acc, gamma)
+    if effects.jpeg is not None:
+        quality = int(rng.integers(effects.jpeg, 96))
+        ok, buf = cv2.imencode(
+            ".jpg", cv2.cvtColor(blurred, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+        )
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        blurred = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    sharp = _encode(np.asarray(linear[mid], dtype=np.float32) * gain, gamma)
+    return blurred, sharp

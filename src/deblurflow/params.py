@@ -35,6 +35,16 @@ class SampleParams:
     height: int = 180
     objects: int = 1  #: independently moving objects per sequence (at least one)
     dead_leaves: float = 0.0  #: share of train sequences over a procedural dead-leaves scene
+    #: train sequences: depth layers in front of the background (0 = a flat scene). Each layer
+    #: is a sparse cloud of leaves nearer the camera, so it moves faster than the background
+    #: (parallax), as a hand-held camera sees a street.
+    depth_layers: int = 0
+    #: share of the dead-leaves shapes filled with a procedural texture (gratings, fine noise,
+    #: stripes) instead of a flat colour or a photo patch; 0 keeps today's leaves
+    leaf_textures: float = 0.0
+    #: train sequences: movers change their size and shear over time (deforming, turning
+    #: objects) by up to this share (0 = rigid movers)
+    deform: float = 0.0
 
     def __post_init__(self) -> None:
         _check(
@@ -48,6 +58,9 @@ class SampleParams:
         _check(32 <= self.height <= 4096, "data.sample.height", "must be in [32, 4096]")
         _check(self.objects >= 1, "data.sample.objects", "must be >= 1")
         _check(0.0 <= self.dead_leaves <= 1.0, "data.sample.dead_leaves", "must be in [0, 1]")
+        _check(0 <= self.depth_layers <= 4, "data.sample.depth_layers", "must be in [0, 4]")
+        _check(0.0 <= self.leaf_textures <= 1.0, "data.sample.leaf_textures", "must be in [0, 1]")
+        _check(0.0 <= self.deform <= 0.5, "data.sample.deform", "must be in [0, 0.5]")
 
 
 @dataclass(frozen=True)
@@ -102,8 +115,24 @@ class BlurParams:
     stride: int | None = None  #: first frame of the next window; None = frames (no overlap)
     gamma: float = 2.2  #: 2.2 = average in linear light (GoPro blur_gamma); 1.0 = sRGB average
     workers: int = 2  #: sequences synthesized in parallel
+    # Camera effects on the train split's blurred frames (the test split stays as rendered, so
+    # its scores stay comparable): what makes synthetic blur transfer to real photos (Rim et
+    # al., RSBlur, ECCV 2022). Drawn per blur window from the sequence name: reproducible.
+    #: highest exposure gain: linear light x U(1, saturation) before clipping at white, so
+    #: highlights clip and smear at full brightness as a real sensor's do (1.0 = off)
+    saturation: float = 1.0
+    #: highest read-noise std in linear light, plus shot noise, added to the blurred frame
+    #: before the tone curve (0 = off); the sharp ground truth stays clean
+    noise: float = 0.0
+    #: lowest JPEG quality of the blurred frame, drawn in [jpeg, 95]; null = no JPEG
+    jpeg: int | None = None
 
     def __post_init__(self) -> None:
+        _check(1.0 <= self.saturation <= 4.0, "blur.saturation", "must be in [1, 4]")
+        _check(0.0 <= self.noise <= 0.1, "blur.noise", "must be in [0, 0.1]")
+        _check(
+            self.jpeg is None or 10 <= self.jpeg <= 95, "blur.jpeg", "must be in [10, 95] or null"
+        )
         _check(
             (self.frames is None) != (self.exposure_ms is None),
             "blur.frames",

@@ -16,6 +16,7 @@ import json
 import logging
 import multiprocessing
 import shutil
+import zlib
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +28,11 @@ from tqdm import tqdm
 
 from deblurflow.atomic import atomic_dir, write_json
 from deblurflow.blur import (
+    CameraEffects,
     blur_from_linear,
     frames_for_exposure,
     frames_from_name,
+    record,
     srgb_to_linear_lut,
     to_linear,
     windows,
@@ -55,6 +58,7 @@ class SequenceJob:
     stride: int
     gamma: float
     fps: float | None = None  #: frames per second, when the source recorded it
+    effects: CameraEffects | None = None  #: camera effects on the blur (train split only)
 
 
 def frame_rates(raw_dir: Path) -> dict[str, float]:
@@ -117,7 +121,12 @@ def plan_sequences(
                 skipped.append({"split": split, "sequence": seq_dir.name, "reason": reason})
                 continue
             stride = blur.stride if blur.stride is not None else m
-            job = SequenceJob(split, seq_dir.name, seq_dir, frames, m, stride, blur.gamma, fps)
+            effects = CameraEffects(blur.saturation, blur.noise, blur.jpeg)
+            # The test split is never altered: its scores stay comparable across recipes.
+            effects = effects if split == "train" and effects.active else None
+            job = SequenceJob(
+                split, seq_dir.name, seq_dir, frames, m, stride, blur.gamma, fps, effects
+            )
             jobs.append(job)
         if len(jobs) == n_jobs:
             raise ValueError(
@@ -172,14 +181,8 @@ def synthesize_sequence(job: SequenceJob, out_dir: Path) -> list[dict[str, Any]]
             cache[i] = (rgb, to_linear(rgb, lut))
         mid = (first + last) // 2
         name = job.frames[mid]
-        blurred = blur_from_linear([cache[i][1] for i in range(first, last + 1)], job.gamma)
-        write_png(seq_out / "blur" / name, blurred)
-        sharp_src = job.src / name
-        if _is_rgb8_png(sharp_src):
-            # The ground truth is the raw frame itself: copy its bytes, no re-encode.
-            shutil.copyfile(sharp_src, seq_out / "sharp" / name)
-        else:  # gray, 16-bit or alpha PNG: store the RGB uint8 we averaged, like the blur
-            write_png(seq_out / "sharp" / name, cache[mid][0])
+        linear = [cache[i][1] for i in range(first, last + 1)]
+        _write_pair(job, seq_out, name, linear, mid - first, first, cache[mid][0])
         rel = f"{job.split}/{job.sequence}"
         pairs.append(
             {
@@ -194,6 +197,32 @@ def synthesize_sequence(job: SequenceJob, out_dir: Path) -> list[dict[str, Any]]
             }
         )
     return pairs
+
+
+def _write_pair(
+    job: SequenceJob,
+    seq_out: Path,
+    name: str,
+    linear: list[np.ndarray],
+    mid: int,
+    first: int,
+    sharp_rgb: np.ndarray,
+) -> None:
+    """Write one window's blur/NAME and sharp/NAME (linear: its frames, mid: the middle one)."""
+    if job.effects is not None:
+        # One stream per window, from the sequence's name: the same pairs on every run.
+        key = zlib.crc32(f"{job.split}/{job.sequence}".encode())
+        rng = np.random.default_rng([key, first])
+        blurred, sharp = record(linear, mid, job.gamma, job.effects, rng)
+        write_png(seq_out / "blur" / name, blurred)
+        write_png(seq_out / "sharp" / name, sharp)
+        return
+    write_png(seq_out / "blur" / name, blur_from_linear(linear, job.gamma))
+    if _is_rgb8_png(job.src / name):
+        # The ground truth is the raw frame itself: copy its bytes, no re-encode.
+        shutil.copyfile(job.src / name, seq_out / "sharp" / name)
+    else:  # gray, 16-bit or alpha PNG: store the RGB uint8 we averaged, like the blur
+        write_png(seq_out / "sharp" / name, sharp_rgb)
 
 
 def _init_worker() -> None:
@@ -256,6 +285,12 @@ def synthesize_tree(raw_dir: str | Path, out_dir: str | Path, blur: BlurParams) 
             "frames": blur.frames,
             "exposure_ms": blur.exposure_ms,
             "stride": blur.stride,
+            "camera_effects": {
+                "splits": ["train"],
+                "saturation": blur.saturation,
+                "noise": blur.noise,
+                "jpeg": blur.jpeg,
+            },
             "sequences": {f"{j.split}/{j.sequence}": {"m": j.m, "fps": j.fps} for j in jobs},
             "pairs": pairs,
             "skipped": skipped,

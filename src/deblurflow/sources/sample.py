@@ -10,6 +10,12 @@ edges, and every frame carries its own sensor noise, like a camera's. A share of
 sequences (``data.sample.dead_leaves``) look at a procedural dead-leaves scene instead of a photo
 (sources/dead_leaves.py): content no bundled photo has.
 
+Train sequences can also have depth (``data.sample.depth_layers``): sparse layers of leaves in
+front of the background, each nearer the camera and so shifted 1.4-3.5x as far as the background
+by the same camera motion (parallax), and movers that deform (``data.sample.deform``: their size
+and shear change over the sequence, as a walking person or a turning car do). The test split is
+always rendered flat and rigid, so its scores stay comparable.
+
 Speeds are in pixels per frame at 320 px width and scale with the width: GoPro's 7-frame
 averages smear by tens of pixels at 1280 px, i.e. about 3-15 px at 320 px.
 """
@@ -26,7 +32,7 @@ import numpy as np
 
 from deblurflow.images import write_png
 from deblurflow.params import SampleParams
-from deblurflow.sources.dead_leaves import dead_leaves
+from deblurflow.sources.dead_leaves import dead_leaves, leaf_layer
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,8 @@ OBJECT_SPEED = (1.0, 2.5)  #: mean object speed, in frame coordinates
 ROTATION_SHARE = (0.03, 0.15)  #: speed of the view's corners from rotation, relative to panning
 MARGIN = 3.0  #: pixels kept inside the photo around the view (the cubic kernel reaches 2 px)
 NOISE_SIGMA = (0.5, 3.0)  #: sensor noise per frame, std in 8-bit levels, drawn per sequence
+PARALLAX = (1.4, 3.5)  #: a depth layer's motion over the background's, nearest layer largest
+LAYER_COVERAGE = (0.1, 0.35)  #: leaf area over layer area of one depth layer
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,24 @@ class Sprite:
 
     rgb: np.ndarray  #: (h, w, 3) uint8
     alpha: np.ndarray  #: (h, w) float32 in [0, 1], an elliptical mask with a soft edge
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A depth layer in front of the background: leaves with alpha and their own view path."""
+
+    rgb: np.ndarray  #: (lh, lw, 3) uint8
+    alpha: np.ndarray  #: (lh, lw) float32 in [0, 1]
+    camera: np.ndarray  #: (T, 3): view centre x, y in layer px, rotation in rad
+
+
+@dataclass(frozen=True)
+class Content:
+    """What the train split adds to a plain sample sequence (all off: today's flat scenes)."""
+
+    depth_layers: int = 0
+    leaf_textures: float = 0.0
+    deform: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -76,13 +102,19 @@ class SequencePlan:
     height: int
     noise_sigma: float = 0.0  #: std of the per-frame sensor noise, 8-bit levels
     noise_seed: int = 0  #: frame t's noise is drawn from default_rng([noise_seed, t])
+    layers: tuple[Layer, ...] = ()  #: depth layers, farthest first, drawn over the background
 
     def frame_to_background(self, t: int) -> np.ndarray:
         """(2, 3) affine map from frame pixel coordinates of frame t to background pixels."""
-        cx, cy, theta = self.camera[t]
-        c, s = math.cos(theta), math.sin(theta)
-        ox, oy = (self.width - 1) / 2, (self.height - 1) / 2
-        return np.array([[c, -s, cx - (c * ox - s * oy)], [s, c, cy - (s * ox + c * oy)]])
+        return _view(self.camera[t], self.width, self.height)
+
+
+def _view(pose: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(2, 3) affine map from frame pixels to the pixels of a view centred at pose (x, y, rad)."""
+    cx, cy, theta = pose
+    c, s = math.cos(theta), math.sin(theta)
+    ox, oy = (width - 1) / 2, (height - 1) / 2
+    return np.array([[c, -s, cx - (c * ox - s * oy)], [s, c, cy - (s * ox + c * oy)]])
 
 
 def load_photo(name: str) -> np.ndarray:
@@ -185,9 +217,15 @@ def _sprite(rng: np.random.Generator, photo: np.ndarray, height: int) -> Sprite:
 
 
 def _object_path(
-    rng: np.random.Generator, sprite: Sprite, frames: int, width: int, height: int
+    rng: np.random.Generator,
+    sprite: Sprite,
+    frames: int,
+    width: int,
+    height: int,
+    deform: float = 0.0,
 ) -> np.ndarray:
-    """(T, 3) object centre in frame px and rotation, independent of the camera."""
+    """(T, 3) object centre in frame px and rotation, independent of the camera; with deform,
+    (T, 5) with the scale and the shear too."""
     speed = rng.uniform(*OBJECT_SPEED) * width / REFERENCE_WIDTH
     xy = _smooth_path(rng, frames, 2) * speed
     # Centre the path's range on a point in the middle of the frame so the object stays in view.
@@ -196,7 +234,12 @@ def _object_path(
     radius = 0.5 * max(sprite.alpha.shape)
     spin = rng.uniform(0.0, 0.3) * speed / radius
     phi = _smooth_path(rng, frames, 1)[:, 0] * spin + rng.uniform(-0.3, 0.3)
-    return np.column_stack([xy, phi])
+    if deform <= 0:
+        return np.column_stack([xy, phi])
+    # Size and shear drift smoothly over the sequence by up to `deform` (drawn only when on).
+    change = _smooth_path(rng, frames, 2)
+    change *= deform / max(float(np.abs(change).max()), 1e-6)
+    return np.column_stack([xy, phi, 1.0 + change[:, 0], change[:, 1]])
 
 
 def plan_sequence(
@@ -206,8 +249,14 @@ def plan_sequence(
     frames: int,
     width: int,
     height: int,
+    content: Content = Content(),
+    leaf_photos: tuple[list[np.ndarray], list[np.ndarray]] = ([], []),
 ) -> SequencePlan:
-    """Draw a camera trajectory over one photo and one moving object per entry of object_photos."""
+    """Draw a camera trajectory over one photo and one moving object per entry of object_photos.
+
+    content adds depth layers (leaves coloured from leaf_photos = (colour, texture) photos) and
+    deforming movers; the draws for them come after all of today's, so a flat plan is unchanged.
+    """
     background, camera = _camera(rng, background_photo, frames, width, height)
     sprites = tuple(_sprite(rng, photo, height) for photo in object_photos)
     objects = tuple(_object_path(rng, sprite, frames, width, height) for sprite in sprites)
@@ -215,13 +264,58 @@ def plan_sequence(
     # synthesize stage) leaves the blurred frame less noisy than the sharp one, as in GoPro.
     noise = float(rng.uniform(*NOISE_SIGMA))
     seed = int(rng.integers(2**31))
-    return SequencePlan(background, camera, sprites, objects, width, height, noise, seed)
+    if content.deform > 0:
+        objects = tuple(
+            _object_path(rng, sprite, frames, width, height, content.deform) for sprite in sprites
+        )
+    parallax = np.sort(rng.uniform(*PARALLAX, size=content.depth_layers))  # farthest first
+    layers = tuple(
+        _depth_layer(rng, camera, p, width, height, content.leaf_textures, leaf_photos)
+        for p in parallax
+    )
+    return SequencePlan(background, camera, sprites, objects, width, height, noise, seed, layers)
+
+
+def _depth_layer(
+    rng: np.random.Generator,
+    camera: np.ndarray,
+    parallax: float,
+    width: int,
+    height: int,
+    leaf_textures: float,
+    leaf_photos: tuple[list[np.ndarray], list[np.ndarray]],
+) -> Layer:
+    """A layer of leaves that the camera's translation moves ``parallax`` times as far."""
+    xy = (camera[:, :2] - camera[0, :2]) * parallax
+    reach = 0.5 * math.hypot(width, height) + MARGIN  # a rotated view stays inside this radius
+    lo, hi = xy.min(axis=0) - reach, xy.max(axis=0) + reach
+    lw, lh = math.ceil(hi[0] - lo[0]) + 1, math.ceil(hi[1] - lo[1]) + 1
+    coverage = rng.uniform(*LAYER_COVERAGE)
+    rgb, alpha = leaf_layer(rng, lh, lw, *leaf_photos, coverage, leaf_textures)
+    path = np.column_stack([xy - lo, camera[:, 2]])
+    return Layer(rgb, alpha, path)
+
+
+def _to_sprite(sprite: Sprite, pose: np.ndarray) -> np.ndarray:
+    """(2, 3) affine map from frame px to sprite px for pose (x, y, phi[, scale, shear])."""
+    x, y, phi = pose[:3]
+    c, s = math.cos(phi), math.sin(phi)
+    sx, sy = (sprite.alpha.shape[1] - 1) / 2, (sprite.alpha.shape[0] - 1) / 2
+    # Frame -> sprite coordinates: rotate by -phi about the object's centre.
+    if len(pose) == 3:
+        return np.array([[c, s, sx - (c * x + s * y)], [-s, c, sy - (-s * x + c * y)]])
+    # Deforming: undo the shear, then the scale (the sprite grows by `scale`).
+    scale, shear = pose[3], pose[4]
+    linear = np.array([[1.0, -shear], [0.0, 1.0]]) @ np.array([[c, s], [-s, c]]) / scale
+    offset = np.array([sx, sy]) - linear @ np.array([x, y])
+    return np.column_stack([linear, offset])
 
 
 def render_frame(plan: SequencePlan, t: int) -> np.ndarray:
     """Frame t of a planned sequence as uint8 RGB (H, W, 3)."""
     size = (plan.width, plan.height)
     flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+    alpha_flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     # The plan keeps the view inside the photo; reflection only guards against rounding.
     frame = cv2.warpAffine(
         plan.background,
@@ -231,12 +325,14 @@ def render_frame(plan: SequencePlan, t: int) -> np.ndarray:
         borderMode=cv2.BORDER_REFLECT_101,
     )
     out = frame.astype(np.float32)
+    for layer in plan.layers:
+        to_layer = _view(layer.camera[t], plan.width, plan.height)
+        rgb = cv2.warpAffine(layer.rgb, to_layer, size, flags=flags)
+        alpha = cv2.warpAffine(layer.alpha, to_layer, size, flags=alpha_flags)
+        alpha = np.clip(alpha, 0.0, 1.0)[:, :, None]  # (H, W, 1)
+        out = out * (1.0 - alpha) + rgb.astype(np.float32) * alpha
     for sprite, path in zip(plan.sprites, plan.objects):
-        x, y, phi = path[t]
-        c, s = math.cos(phi), math.sin(phi)
-        sx, sy = (sprite.alpha.shape[1] - 1) / 2, (sprite.alpha.shape[0] - 1) / 2
-        # Frame -> sprite coordinates: rotate by -phi about the object's centre.
-        to_sprite = np.array([[c, s, sx - (c * x + s * y)], [-s, c, sy - (-s * x + c * y)]])
+        to_sprite = _to_sprite(sprite, path[t])
         rgb = cv2.warpAffine(sprite.rgb, to_sprite, size, flags=flags)
         alpha = cv2.warpAffine(
             sprite.alpha, to_sprite, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
@@ -284,6 +380,9 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
             object_names = [others[int(rng.integers(len(others)))] for _ in range(sample.objects)]
             for photo in (name, *object_names):
                 load_cached(photo, photos)
+            content = Content()
+            if split == "train":  # the test split stays flat, rigid and plain: comparable
+                content = Content(sample.depth_layers, sample.leaf_textures, sample.deform)
             if split == "train" and _procedural(i, sample.dead_leaves):
                 # A scene of its own stream, 2.5 frames wide: the camera path fits with room.
                 name = "dead_leaves"
@@ -293,6 +392,7 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
                     round(2.5 * sample.width),
                     [load_cached(p, photos) for p in PHOTOS["train"]],
                     [load_cached(p, photos) for p in TEXTURES["train"]],
+                    leaf_textures=content.leaf_textures,
                 )
             else:
                 background = photos[name]
@@ -303,6 +403,11 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
                 sample.frames,
                 sample.width,
                 sample.height,
+                content,
+                (
+                    [load_cached(p, photos) for p in PHOTOS["train"]],
+                    [load_cached(p, photos) for p in TEXTURES["train"]],
+                ),
             )
             seq = f"sample_{split}_{i:02d}"
             for t in range(sample.frames):

@@ -57,7 +57,7 @@ except ImportError:
 import cv2  # noqa: E402
 import torch  # noqa: E402
 
-from deblurflow.prepare import write_prepared  # noqa: E402, F401 - the benchmarks' data folders
+from deblurflow.prepared import write_prepared  # noqa: E402, F401 - the benchmarks' data folders
 from deblurflow.runtime import DeviceError, pick_runtime  # noqa: E402
 
 

@@ -85,7 +85,9 @@ def main() -> None:
     args.reps = args.reps or (50 if cuda else 3)
     args.warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
     torch.manual_seed(0)
-    gen = build_generator(ModelParams(channels=args.channels, res_blocks=args.res_blocks))
+    gen = build_generator(
+        ModelParams(generator="resnet", channels=args.channels, res_blocks=args.res_blocks)
+    )
     gen = gen.to(device).eval()
     if args.channels_last:
         gen = gen.to(memory_format=torch.channels_last)

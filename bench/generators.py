@@ -33,7 +33,7 @@ from deblurflow.evaluation import evaluate, evaluate_real, load_test_split
 from deblurflow.losses import charbonnier_loss
 from deblurflow.models import HalfResGenerator, NAFNetGenerator
 from deblurflow.models.halfres import ResidualBlock
-from deblurflow.prepare import load_split
+from deblurflow.prepared import load_split
 from deblurflow.runtime import pick_runtime
 from deblurflow.training.pairs import PairStore
 

@@ -13,8 +13,8 @@ stages really run:
 Then, in each, the no-op `dvc status prepare` and `dvc repro prepare` are timed (median of
 --repeats, the copies interleaved), and the ratio gopro-size / sample printed: how DVC's
 checking scales with the number of tracked files. Uses the `dvc` next to this Python (the
-stage commands' `python` is this one too). The workspace copies are made by the same helpers
-as the end-to-end test (tests/workspace.py). About 5 minutes on 2 cores.
+stage commands' `python` is this one too). Each copy is a `git clone` of this repo's HEAD (the
+committed stages and params.yaml), so commit what you want measured. About 5 minutes on 2 cores.
 
     .venv/bin/python bench/pipeline.py
     .venv/bin/python bench/pipeline.py --frames-per-seq 200 --repeats 3    # a quicker look
@@ -23,10 +23,10 @@ as the end-to-end test (tests/workspace.py). About 5 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,19 +35,9 @@ from pathlib import Path
 import common
 import cv2
 import numpy as np
+import yaml
 
-sys.path.insert(0, str(common.REPO / "tests"))
-from workspace import (  # noqa: E402 - the test helpers, found through the path above
-    BIN,
-    CommandError,
-    clean_env,
-    copy_repo,
-    repo_params,
-    timed_run,
-)
-
-# (seconds, output) of a command that must succeed; GoPro-size builds may take long, no timeout.
-run = functools.partial(timed_run, timeout=None)
+BIN = Path(sys.executable).parent  #: the venv's bin/, where dvc and the stages' python live
 TRAIN_SEQS, TEST_SEQS = 22, 11  # GOPRO_Large_all
 # Tiny frames: DVC's cost is per file, and synthesize/prepare stay quick.
 FRAME_W, FRAME_H = 32, 18
@@ -71,6 +61,40 @@ def write_gopro_tree(raw: Path, frames_per_seq: int, seed: int = 0) -> int:
     return count
 
 
+class CommandError(RuntimeError):
+    """A command in a workspace copy exited with an error; the message ends with its output."""
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+    """(seconds, stdout + stderr) of a command that must succeed; no timeout (GoPro size)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        out = proc.stdout + proc.stderr
+        raise CommandError(f"{' '.join(map(str, cmd))} failed in {cwd}:\n{out[-4000:]}")
+    return seconds, proc.stdout + proc.stderr
+
+
+def bench_env() -> dict[str, str]:
+    """This environment without MLFLOW_*/DVC_* settings, the venv first on PATH, a git identity."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", DVC_NO_ANALYTICS="1",
+               GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@localhost",
+               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@localhost")  # fmt: skip
+    return env
+
+
+def clone(dest: Path, params: dict, env: dict[str, str]) -> Path:
+    """A clone of this repo's HEAD in ``dest`` with ``params`` as params.yaml, committed."""
+    run(
+        ["git", "clone", "--quiet", "--no-hardlinks", str(common.REPO), str(dest)], dest.parent, env
+    )
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "commit", "--quiet", "--allow-empty", "-am", "bench params"], dest, env)
+    return dest
+
+
 def count_files(folder: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(folder))
 
@@ -91,17 +115,18 @@ def measure() -> None:
     if not (BIN / "dvc").exists():
         raise SystemExit(f"error: no dvc next to {sys.executable}; install the project first")
 
-    env = clean_env()
+    env = bench_env()
     _, version = run([str(BIN / "dvc"), "--version"], common.REPO, env)
     print(f"device: CPU {common.cpu_name()} ({os.cpu_count()} cores), dvc {version.strip()}")
-    base = repo_params()
+    base = yaml.safe_load((common.REPO / "params.yaml").read_text())
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
+    root.mkdir(parents=True, exist_ok=True)
     try:
         spaces: dict[str, Path] = {}
         built: dict[str, float] = {}
 
         # The sample, as a user's first `make repro` runs it (data stages only).
-        ws = copy_repo(root / "sample", base, env)
+        ws = clone(root / "sample", base, env)
         built["sample"], _ = run(["dvc", "repro", "prepare"], ws, env)
         spaces["sample"] = ws
 
@@ -109,7 +134,7 @@ def measure() -> None:
         params = dict(base)
         params["blur"] = {**base["blur"], "frames": "auto"}
         params["prepare"] = {**base["prepare"], "size": FRAME_W}
-        ws = copy_repo(root / "gopro-size", params, env)
+        ws = clone(root / "gopro-size", params, env)
         t0 = time.perf_counter()
         n = write_gopro_tree(ws / "data" / "raw", args.frames_per_seq)
         written = time.perf_counter() - t0

@@ -20,13 +20,14 @@ from pathlib import Path
 import common  # noqa: F401 - puts src/ on the path
 import torch
 
+from deblurflow.losses import build_losses
 from deblurflow.models import build_generator
 from deblurflow.params import load_params
-from deblurflow.prepare import load_split
+from deblurflow.prepared import load_split
 from deblurflow.runtime import Runtime, cpu_has_bf16
 from deblurflow.training.loop import build_models
 from deblurflow.training.pairs import PairStore, epoch_batches
-from deblurflow.training.step import gan_step
+from deblurflow.training.step import GanPair, gan_step
 from deblurflow.training.validation import validate
 
 CONFIGS = {  # name -> (bf16, channels_last)
@@ -50,15 +51,13 @@ def models(params, rt: Runtime, seed: int = 0):
 
 def train_rate(params, rt: Runtime, batch: int, crop: int, steps: int) -> float:
     """Crops per second of ``steps`` gan_steps after 2 untimed ones."""
-    gen, disc, opt_g, opt_d = models(params, rt)
+    nets, losses = GanPair(*models(params, rt)), build_losses(params, rt)
     x = torch.rand(batch, 3, crop, crop) * 2 - 1
     y = torch.rand(batch, 3, crop, crop) * 2 - 1
-    tp = params.train
     for i in range(steps + 2):
         if i == 2:
             t0 = time.perf_counter()
-        gan_step(gen, disc, opt_g, opt_d, x, y, rt, tp.lambda_adv, params.lambda_pix,
-                 tp.pixel_loss, tp.lambda_fft)  # fmt: skip
+        gan_step(nets, x, y, losses, rt)
     return steps * batch / (time.perf_counter() - t0)
 
 
@@ -84,16 +83,14 @@ def quality(params, data: Path, steps: int, batch: int, crop: int) -> dict[str, 
         rt = runtime_for(bf16, False)
         train = PairStore(*load_split(data, "train"), rt)
         val = PairStore(*load_split(data, "val"), rt)
-        gen, disc, opt_g, opt_d = models(params, rt)
+        nets, losses = GanPair(*models(params, rt)), build_losses(params, rt)
         order = torch.Generator().manual_seed(0)
         crops = torch.Generator().manual_seed(0)
-        tp = params.train
         for index in epoch_batches(len(train), steps, batch, order):
             blur, sharp = train.crops(index, (crop, crop), crops)
-            gan_step(gen, disc, opt_g, opt_d, blur, sharp, rt, tp.lambda_adv,
-                     params.lambda_pix, tp.pixel_loss, tp.lambda_fft)  # fmt: skip
+            gan_step(nets, blur, sharp, losses, rt)
         # Validation in fp32 for both: the difference is what training in bf16 did.
-        out[name] = validate(gen, val, runtime_for(False, False))["val_psnr"]
+        out[name] = validate(nets.G, val, runtime_for(False, False))["val_psnr"]
         out["input"] = validate(None, val, runtime_for(False, False))["val_psnr"]
     return out
 

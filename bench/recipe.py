@@ -29,7 +29,7 @@ from deblurflow.models import load_generator
 from deblurflow.params import parse_params
 from deblurflow.runtime import pick_runtime
 from deblurflow.selection import select_checkpoint
-from deblurflow.training import train
+from deblurflow.training.loop import train
 
 
 def variant_params(base: dict, overrides: list[str], steps: int, epochs: int):

@@ -36,12 +36,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
+from deblurflow.losses import GanLosses
 from deblurflow.models import build_discriminator, build_generator
 from deblurflow.params import ModelParams, Params, TrainParams
 from deblurflow.runtime import Runtime, pick_runtime
 from deblurflow.training.loop import train
 from deblurflow.training.pairs import DEVICE_DATA_SHARE
-from deblurflow.training.step import gan_step
+from deblurflow.training.step import GanPair, gan_step
 
 # Dense bf16 tensor-core peaks (TFLOP/s) by device-name substring. H200: the figure issue 4
 # plans with; NVIDIA's datasheet lists 989 dense for the SXM part. Others: pass --peak-tflops.
@@ -51,6 +52,12 @@ SEED_EPOCHS, SEED_PAIRS = 80, 1029
 
 
 # --- FLOPs ---------------------------------------------------------------------------------------
+
+
+#: the seeds' losses: BCE adversarial (weight 1) + 100 x L1
+SEED_LOSSES = GanLosses(lambda_pix=100.0, pixel="l1", lambda_adv=1.0)
+#: the seed papers' model (ResNet-6, 64 wide, PatchGAN 64)
+SEED_MODEL = ModelParams(generator="resnet", channels=64, res_blocks=6, d_channels=64)
 
 
 def gan_step_flops(model: ModelParams, batch: int, h: int, w: int) -> tuple[int, int]:
@@ -68,7 +75,7 @@ def gan_step_flops(model: ModelParams, batch: int, h: int, w: int) -> tuple[int,
     with FlopCounterMode(display=False) as fwd:
         gen(blur)
     with FlopCounterMode(display=False) as step:
-        gan_step(gen, disc, opt_g, opt_d, blur, sharp, meta, 1.0, 100.0)
+        gan_step(GanPair(gen, disc, opt_g, opt_d), blur, sharp, SEED_LOSSES, meta)
     return step.get_total_flops(), fwd.get_total_flops()
 
 
@@ -151,7 +158,7 @@ def run_naive(args, model: ModelParams, folder: Path, n: int, device: torch.devi
             common.sync(device)
             t0 = time.perf_counter()
         blur, sharp = blur.to(device), sharp.to(device)
-        losses = gan_step(gen, disc, opt_g, opt_d, blur, sharp, fp32, 1.0, 100.0)
+        losses = gan_step(GanPair(gen, disc, opt_g, opt_d), blur, sharp, SEED_LOSSES, fp32)
         running += losses["g"].item() + losses["d"].item()  # per-step logging, as the seeds did
         if step == total:
             break
@@ -239,6 +246,7 @@ def main() -> None:
         args.naive_workers = 4 if cuda else 0
     loops = [name.strip() for name in args.loops.split(",")]
     model = ModelParams(
+        generator="resnet",
         channels=args.channels,
         res_blocks=args.res_blocks,
         d_channels=args.d_channels or args.channels,
@@ -324,7 +332,7 @@ def main() -> None:
             f"{name:<6} {ips:>10.2f} {1000 * args.batch / ips:>9.1f} {flops / scale:>9.2f} "
             f"{of_peak:>8} {flops / ref:>10.1%}"
         )
-    seed_setting = (width, height) == (640, 360) and model == ModelParams()
+    seed_setting = (width, height) == (640, 360) and model == SEED_MODEL
     if args.frames and seed_setting and "ours" in results:
         minutes = SEED_EPOCHS * SEED_PAIRS / results["ours"] / 60
         print(

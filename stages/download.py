@@ -1,4 +1,5 @@
-"""DVC stage `download`: the sample, GOPRO_Large_all or a folder -> data/raw/{train,test}/SEQ/."""
+"""DVC stage `download`: the sample, GOPRO_Large_all, a folder of frames or slow-motion video
+clips -> data/raw/{train,test}/SEQ/."""
 
 import argparse
 import sys

@@ -1,6 +1,6 @@
 """Shared test fixtures: the real data shipped in data/real, tiny params, tiny prepared folders.
 
-Prepared folders are written by the prepare stage's own writer (deblurflow.prepare), so the
+Prepared folders are written by the prepare stage's own writer (deblurflow.prepared), so the
 tests read exactly the format the pipeline produces. Fixtures, not imports: test files never
 ``from conftest import``.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from deblurflow.params import ModelParams, Params, TrainParams
-from deblurflow.prepare import write_prepared
+from deblurflow.prepared import write_prepared
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO / "data" / "real"

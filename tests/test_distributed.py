@@ -26,7 +26,7 @@ from deblurflow.distributed import AllReduceBatchNorm
 from deblurflow.models import build_generator
 from deblurflow.params import ModelParams, Params, TrainParams
 from deblurflow.runtime import pick_runtime
-from deblurflow.training import train
+from deblurflow.training.loop import train
 
 WORLD = 2
 

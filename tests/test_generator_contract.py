@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deblurflow.losses import discriminator_loss, generator_loss
+from deblurflow.losses import GanLosses, discriminator_loss
 from deblurflow.models import build_discriminator, build_generator, load_generator, save_generator
 from deblurflow.params import ModelParams
 
@@ -50,7 +50,7 @@ def test_one_gan_step_trains_every_parameter(case):
     opt = torch.optim.AdamW(g.parameters(), 1e-3)
     fake = g(blur)
     discriminator_loss(d(sharp), d(fake.detach())).backward()
-    losses = generator_loss(d(fake), fake, sharp, 1.0, 100.0, "charbonnier", 0.1)
+    losses = GanLosses(100.0, "charbonnier", 1.0, lambda_fft=0.1).generator(d(fake), fake, sharp)
     opt.zero_grad()
     losses["total"].backward()
     assert all(torch.isfinite(p.grad).all() for p in g.parameters())

@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from deblurflow.params import ModelParams, Params, TrainParams
-from deblurflow.prepare import load_split
+from deblurflow.prepared import load_split
 from deblurflow.runtime import pick_runtime
-from deblurflow.training import PairStore, train, validate
+from deblurflow.training.loop import train
+from deblurflow.training.pairs import PairStore
+from deblurflow.training.validation import validate
 
 pytestmark = [
     pytest.mark.gpu,

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from deblurflow.losses import discriminator_loss, generator_loss
+from deblurflow.losses import GanLosses, discriminator_loss
+
+
+def generator_loss(logits, fake, sharp, lambda_adv, lambda_pix, pixel="l1", **kw):
+    """The generator terms of ``GanLosses`` built from these weights."""
+    real = kw.pop("real_logits", None)
+    losses = GanLosses(lambda_pix=lambda_pix, pixel=pixel, lambda_adv=lambda_adv, **kw)
+    return losses.generator(logits, fake, sharp, real)
+
 
 LN2 = math.log(2.0)
 
@@ -164,3 +172,17 @@ def test_generator_loss_adds_ssim_and_perceptual_terms():
     want = 0.01 * LN2 + mse + 0.3 * ssim_loss(fake, sharp) + 2.0 * 0.25
     assert out["total"].item() == pytest.approx(want.item(), rel=1e-6)
     assert set(out) == {"adv", "pix", "ssim", "perceptual", "total"}
+
+
+def test_build_losses_takes_every_weight_from_params():
+    from deblurflow.losses import build_losses
+    from deblurflow.params import Params, TrainParams
+
+    tp = TrainParams(pixel_loss="mse", lambda_adv=0.5, adversarial="wgan_gp", gp_weight=3.0,
+                     lambda_fft=0.1, lambda_ssim=0.2)  # fmt: skip
+    losses = build_losses(Params(lambda_pix=7.0, train=tp))
+    assert losses == GanLosses(lambda_pix=7.0, pixel="mse", lambda_adv=0.5, adversarial="wgan_gp",
+                               gp_weight=3.0, lambda_fft=0.1, lambda_ssim=0.2)  # fmt: skip
+    assert not losses.needs_real_logits
+    with pytest.raises(ValueError, match="lambda_perceptual > 0 needs"):
+        GanLosses(lambda_perceptual=1.0)

@@ -8,11 +8,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from deblurflow import registry, run_info, tracking
+from deblurflow import tracking
 from deblurflow.cli import main
 from deblurflow.images import read_rgb, write_png
 from deblurflow.models import build_generator, save_generator
 from deblurflow.params import ModelParams
+from deblurflow.tracking import registry, state
 
 pytest.importorskip("mlflow")
 
@@ -44,18 +45,18 @@ def _git_repo(path, params_text):
 def test_changed_params_are_flattened():
     now = {"lambda_pix": 50, "train": {"lr_g": 1e-3, "epochs": 2}, "new": 1}
     old = {"lambda_pix": 100, "train": {"lr_g": 1e-3, "epochs": 3}}
-    assert run_info.changed_params(now, old) == {"lambda_pix": 50, "train.epochs": 2, "new": 1}
+    assert state.changed_params(now, old) == {"lambda_pix": 50, "train.epochs": 2, "new": 1}
 
 
 def test_run_name_from_dvc_then_changed_params_then_commit(tmp_path, monkeypatch):
     sha = _git_repo(tmp_path, "lambda_pix: 100\ntrain:\n  lr_g: 0.002\n  epochs: 25\n")
     params = tmp_path / "params.yaml"
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
-    assert run_info.run_name(params) == f"params@{sha}"
+    assert state.run_name(params) == f"params@{sha}"
     params.write_text("lambda_pix: 50\ntrain:\n  lr_g: 0.002\n  epochs: 3\n")
-    assert run_info.run_name(params) == "lambda_pix=50 train.epochs=3"
+    assert state.run_name(params) == "lambda_pix=50 train.epochs=3"
     monkeypatch.setenv("DVC_EXP_NAME", "lumpy-kite")
-    assert run_info.run_name(params) == "lumpy-kite"
+    assert state.run_name(params) == "lumpy-kite"
 
 
 def test_standard_tags_name_the_commit_and_user(tmp_path, monkeypatch):
@@ -63,15 +64,15 @@ def test_standard_tags_name_the_commit_and_user(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("USER", "ana")
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout
-    tags = run_info.standard_tags("dvc.yaml")
+    tags = state.standard_tags("dvc.yaml")
     assert tags["mlflow.source.git.commit"] == head.strip()
     assert tags["mlflow.user"] == "ana" and tags["mlflow.source.name"] == "dvc.yaml"
 
 
 def _started(client):
-    t = tracking.Tracker()
-    t.start("lambda_pix=50", {"lambda_pix": 50}, run_info.standard_tags("dvc.yaml"))
-    run_info.describe(t)
+    t = tracking.Run()
+    t.start("lambda_pix=50", {"lambda_pix": 50}, state.standard_tags("dvc.yaml"))
+    t.describe()
     return t
 
 
@@ -81,15 +82,15 @@ def test_experiment_kind_and_status_across_stages(store, tmp_path):
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     run_file = tmp_path / "run.json"
     tracking.write_run_file(run_file, t)
-    with run_info.ends_run(run_file, finish=False):  # select
+    with tracking.stage_run(run_file, finish=False):  # select
         pass
     assert store.get_run(t.run_id).info.status == "RUNNING"
-    with pytest.raises(OSError), run_info.ends_run(run_file, finish=True):  # evaluate fails
+    with pytest.raises(OSError), tracking.stage_run(run_file, finish=True):  # evaluate fails
         raise OSError("disk full")
     assert store.get_run(t.run_id).info.status == "FAILED"
     t2 = _started(store)
     tracking.write_run_file(run_file, t2)
-    with run_info.ends_run(run_file, finish=True):  # evaluate succeeds
+    with tracking.stage_run(run_file, finish=True):  # evaluate succeeds
         pass
     assert store.get_run(t2.run_id).info.status == "FINISHED"
     assert store.get_run(t2.run_id).info.run_name == "lambda_pix=50"
@@ -97,7 +98,7 @@ def test_experiment_kind_and_status_across_stages(store, tmp_path):
 
 def test_dataset_input_carries_the_dvc_hash(store, tmp_path):
     t = _started(store)
-    run_info.log_dataset(t, tmp_path / "prepared", "0123abcd.dir")
+    t.log_dataset(tmp_path / "prepared", "0123abcd.dir")
     (inp,) = store.get_run(t.run_id).inputs.dataset_inputs
     assert inp.dataset.name == "prepared" and inp.dataset.digest == "0123abcd"
     assert '"dvc_md5": "0123abcd.dir"' in inp.dataset.source
@@ -105,16 +106,17 @@ def test_dataset_input_carries_the_dvc_hash(store, tmp_path):
 
 
 def test_system_metrics_are_logged(store, monkeypatch):
-    monkeypatch.setattr(run_info, "SYSTEM_METRICS_INTERVAL_S", 0.2)
+    monkeypatch.setattr(tracking.run, "SYSTEM_METRICS_INTERVAL_S", 0.2)
     t = _started(store)
     import time
 
-    with run_info.system_metrics(t):
+    with t.system_metrics():
         time.sleep(1.0)
     metrics = store.get_run(t.run_id).data.metrics
     assert "system/cpu_utilization_percentage" in metrics, sorted(metrics)
 
 
+@pytest.mark.slow
 def test_registered_model_round_trip_and_predict(store, tmp_path, capsys):
     import mlflow
     import torch

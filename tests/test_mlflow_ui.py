@@ -43,9 +43,10 @@ def ui_with_a_run(tmp_path, monkeypatch):
     `mlflow server` (what `mlflow ui` runs)."""
     import torch
 
-    from deblurflow import registry, run_info, tracking
+    from deblurflow import tracking
     from deblurflow.models import build_generator, save_generator
     from deblurflow.params import ModelParams
+    from deblurflow.tracking import registry, state
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -58,15 +59,15 @@ def ui_with_a_run(tmp_path, monkeypatch):
     save_generator(tmp_path / "best.pt", g, params, epoch=1)
     run_ids = []
     for lam, psnr in ((100, 27.4), (50, 27.9)):
-        t = tracking.Tracker()
-        t.start(f"lambda_pix={lam}", {"lambda_pix": lam}, run_info.standard_tags("dvc.yaml"))
-        run_info.describe(t)
+        t = tracking.Run()
+        t.start(f"lambda_pix={lam}", {"lambda_pix": lam}, state.standard_tags("dvc.yaml"))
+        t.describe()
         t.log_metrics({"test_psnr": psnr, "gain_psnr": psnr - 27.0})
         tracking.write_run_file(tmp_path / "run.json", t)
-        with run_info.ends_run(tmp_path / "run.json", finish=True) as ev:
+        with tracking.stage_run(tmp_path / "run.json", finish=True) as ev:
             registry.log_generator(ev, tmp_path / "best.pt", {"test_psnr": psnr})
         run_ids.append(t.run_id)
-    exp_id = t._client.get_run(t.run_id).info.experiment_id
+    exp_id = t.client.get_run(t.run_id).info.experiment_id
     port = _free_port()
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(

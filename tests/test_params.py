@@ -80,7 +80,7 @@ def test_types_are_coerced_and_frozen():
 def test_flatten_uses_dotted_keys():
     flat = flatten(parse_params({}))
     assert flat["lambda_pix"] == 100.0
-    assert flat["train.lr_g"] == 2e-4
+    assert flat["train.lr_g"] == 2e-3
     assert flat["data.sample.width"] == 320
 
 
@@ -112,3 +112,43 @@ def test_docs_gopro_command_sets_valid_params():
     assert p.data.source == "gopro" and p.blur.frames == "auto" and p.prepare.size == 640
     assert p.train.crop is None and p.train.epochs == 80 and p.model.channels == 64
     assert p.train.lambda_adv == 1.0 and p.lambda_pix == 100.0
+
+
+def test_params_yaml_holds_the_dataclass_defaults():
+    """Defaults live in the dataclasses; params.yaml lists the same values (DVC tracks and
+    `-S` sets only the keys it lists), so both say the same thing. evaluate.real_pairs is the
+    workspace's own data and excepted."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["evaluate"].pop("real_pairs")
+    loaded, defaults = flatten(parse_params(raw)), flatten(Params())
+    for section in ("seed", "lambda_pix", "model.", "train.", "select.", "evaluate."):
+        mine = {k: v for k, v in loaded.items() if k.startswith(section)}
+        assert mine == {k: defaults[k] for k in mine}, section
+
+
+@pytest.mark.parametrize(
+    "override, key, why",
+    [
+        ({"model": {"norm": "batch"}}, "model.norm", "the halfres generator ignores it"),
+        ({"model": {"generator": "nafnet", "res_blocks": 6}}, "model.res_blocks", "nafnet"),
+        ({"model": {"generator": "resnet", "middle_blocks": 2}}, "model.middle_blocks", "resnet"),
+        ({"train": {"gp_weight": 5.0}}, "train.gp_weight", "only with train.adversarial: wgan_gp"),
+        ({"train": {"plateau_patience": 2}}, "train.plateau_patience", "train.schedule: plateau"),
+    ],
+)
+def test_an_option_the_chosen_model_or_loss_ignores_is_refused(override, key, why):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in override.items():
+        raw[section].update(values)
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw)
+    message = str(err.value)
+    assert f"'{key}'" in message and why in message and "\n" not in message
+
+
+def test_options_the_chosen_model_uses_are_accepted():
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["model"].update(generator="resnet", norm="batch", dropout=0.5, res_blocks=6)
+    raw["train"].update(adversarial="wgan_gp", gp_weight=5.0)
+    params = parse_params(raw)
+    assert params.model.norm == "batch" and params.train.gp_weight == 5.0

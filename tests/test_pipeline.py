@@ -82,6 +82,20 @@ def test_repro_then_noop(workspace):
     run(["git", "commit", "-qm", "baseline"], ws, env)
 
 
+def test_a_comment_in_the_split_code_reruns_prepare_not_train(workspace):
+    """Train reads the prepared-data format (prepared.py), not the split code (prepare.py):
+    an edit there reruns prepare, whose identical output then leaves train as it was."""
+    ws, env = workspace
+    code = ws / "src/deblurflow/prepare.py"
+    code.write_text(code.read_text() + "\n# a comment-only edit\n")
+    status = run([str(BIN / "dvc"), "status"], ws, env)
+    assert "prepare:" in status and "train:" not in status, status
+    assert ran(run([str(BIN / "dvc"), "repro"], ws, env)) == ["prepare"]
+    run(["git", "checkout", "--", "src/deblurflow/prepare.py"], ws, env)
+    assert ran(run([str(BIN / "dvc"), "repro"], ws, env)) == ["prepare"]
+    assert run(["git", "status", "--porcelain"], ws, env).strip() == ""
+
+
 def test_exp_run_lambda_pix_reruns_training_only(workspace):
     ws, env = workspace
     out = run([str(BIN / "dvc"), "exp", "run", "-S", "lambda_pix=50"], ws, env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from deblurflow.images import read_rgb
 from deblurflow.plots import plot_history
@@ -43,6 +44,7 @@ def test_each_loss_has_its_own_scale(tmp_path):
     assert np.all([len(cols) >= 1 for cols in keys.values()])
 
 
+@pytest.mark.slow
 def test_dvc_shows_the_png_as_an_image_plot_and_no_stray_plot(tmp_path):
     """This repo's dvc.yaml, in a scratch DVC repo with a history CSV and the PNG."""
     import json

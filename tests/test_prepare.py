@@ -11,17 +11,16 @@ import pytest
 from deblurflow.blur import average_frames
 from deblurflow.images import read_rgb, write_png
 from deblurflow.params import BlurParams, PrepareParams
-from deblurflow.prepare import (
+from deblurflow.prepare import prepare_pairs, split_sequences
+from deblurflow.prepared import (
     fingerprint,
     load_split,
-    prepare_pairs,
     prepared_writer,
     read_info,
     read_manifest,
-    split_sequences,
-    target_size,
     write_prepared,
 )
+from deblurflow.resize import target_size
 from deblurflow.synthesize import synthesize_tree
 
 TRAIN_SEQS = ["seq_a", "seq_b", "seq_c", "seq_d"]

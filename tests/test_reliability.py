@@ -21,7 +21,9 @@ from deblurflow import atomic, stage, tracking
 from deblurflow.models import ModelFileError, load_generator
 from deblurflow.sources import SourceError
 from deblurflow.sources.download import download
-from deblurflow.training.checkpoint import CHECKPOINT_FORMAT, load_resumable
+from deblurflow.tracking.faults import one_line
+from deblurflow.training.checkpoint import CHECKPOINT_FORMAT
+from deblurflow.training.resume import load_resumable
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,6 +68,7 @@ def test_stage_start_removes_temp_files_a_killed_writer_left(tmp_path, capsys):
     assert (ckpt / "last.pt").read_bytes() == b"good"
 
 
+@pytest.mark.slow
 def test_dvc_never_caches_an_atomic_temp_file_inside_an_output():
     out = subprocess.run(
         # The venv's dvc (make test does not put the venv on PATH).
@@ -131,7 +134,7 @@ def test_unreachable_tracking_server_costs_seconds_and_one_line(monkeypatch, cap
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
     t0 = time.perf_counter()
     with caplog.at_level(logging.DEBUG):
-        t = tracking.Tracker()
+        t = tracking.Run()
         t.start("x", {"a": 1}, {})
         t.log_metrics({"loss": 1.0}, step=1)
         t.finish()
@@ -145,7 +148,7 @@ def test_one_line_keeps_the_sql_error_not_the_statement():
     from sqlalchemy.exc import OperationalError
 
     exc = OperationalError("INSERT INTO runs VALUES (?)", ("x",), Exception("readonly database"))
-    text = tracking.one_line(RuntimeError(f"(raised as a result of Query-invoked)\n{exc}"))
+    text = one_line(RuntimeError(f"(raised as a result of Query-invoked)\n{exc}"))
     assert text == "(builtins.Exception) readonly database"
 
 
@@ -173,17 +176,15 @@ def store(tmp_path, monkeypatch):
 def test_a_fresh_training_run_marks_the_one_it_supersedes_killed(store, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    old = tracking.Tracker()
+    old = tracking.Run()
     old.start("old", {"train.lr_g": 0.002}, {})  # then SIGKILLed: stays RUNNING
     resume_file = tmp_path / "checkpoints" / "mlflow_run.json"
     tracking.write_run_file(resume_file, old)
     prior = tracking.read_run_id(resume_file)
     resume_file.unlink()  # what a fresh start (changed params) does to the checkpoints
 
-    new = tracking.Tracker()
-    tracking.start_training_run(
-        new, [], {"train.lr_g": 0.001}, tmp_path / "run.json", resume_file, prior
-    )
+    new = tracking.Run()
+    new.start_training([], {"train.lr_g": 0.001}, tmp_path / "run.json", resume_file, prior)
     client = MlflowClient(store)
     assert client.get_run(old.run_id).info.status == "KILLED"
     assert client.get_run(old.run_id).data.tags["superseded_by"] == new.run_id
@@ -205,7 +206,7 @@ def test_copied_store_does_not_write_artifacts_into_the_original(tmp_path, monke
     monkeypatch.setenv("DVC_ROOT", str(copy))
     (tmp_path / "eval.json").write_text("{}")
 
-    t = tracking.Tracker()
+    t = tracking.Run()
     with caplog.at_level(logging.WARNING):
         t.start("run", {"a": 1}, {})
         t.log_artifact(tmp_path / "eval.json")

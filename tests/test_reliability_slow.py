@@ -163,7 +163,7 @@ def test_full_disk_in_prepare_is_one_line_and_leaves_nothing(tmp_path):
         import numpy as np
         from pathlib import Path
         from deblurflow import stage
-        from deblurflow.prepare import write_prepared
+        from deblurflow.prepared import write_prepared
 
         frames = np.zeros((20, 180, 320, 3), np.uint8)  # 3.5 MB per array, 4 arrays
         splits = {"train": (frames, frames), "test": (frames, frames)}
@@ -218,7 +218,7 @@ def test_read_only_mlflow_store_is_reported_in_one_line(tmp_path, monkeypatch):
         import sys
         from deblurflow import stage, tracking
         stage.setup_logging()
-        tracking.Tracker().start("run", {"a": 1}, {})
+        tracking.Run().start("run", {"a": 1}, {})
     """
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'disk'}/mlflow.db")
     proc = in_tmpfs(tmp_path / "disk", "16m", script, read_only_after=create)

@@ -11,12 +11,12 @@ from deblurflow.training.schedule import lr_factor
 
 
 def test_constant_is_one_everywhere():
-    tp = TrainParams()
+    tp = TrainParams(schedule="constant", warmup_steps=0)
     assert [lr_factor(tp, s, 10) for s in (0, 5, 9)] == [1.0, 1.0, 1.0]
 
 
 def test_warmup_then_constant():
-    tp = TrainParams(warmup_steps=4)
+    tp = TrainParams(schedule="constant", warmup_steps=4)
     assert [lr_factor(tp, s, 10) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
 
 
@@ -35,13 +35,13 @@ def test_cosine_by_hand(lr_min):
 def test_linear_decay_by_hand():
     from deblurflow.training.schedule import lr_factor as f
 
-    tp = TrainParams(schedule="linear_decay", decay_start=0.5, lr_min=0.0)
+    tp = TrainParams(schedule="linear_decay", decay_start=0.5, lr_min=0.0, warmup_steps=0)
     total = 11  # progress = step / 10: constant to step 5, then 1 - (p - 0.5) / 0.5
     assert [f(tp, s, total) for s in (0, 3, 5)] == [1.0, 1.0, 1.0]
     assert f(tp, 6, total) == pytest.approx(0.8)
     assert f(tp, 8, total) == pytest.approx(0.4)
     assert f(tp, 10, total) == pytest.approx(0.0)
-    floor = TrainParams(schedule="linear_decay", decay_start=0.0, lr_min=0.1)
+    floor = TrainParams(schedule="linear_decay", decay_start=0.0, lr_min=0.1, warmup_steps=0)
     assert f(floor, 5, total) == pytest.approx(1 - 0.9 * 0.5)
 
 

@@ -155,6 +155,7 @@ PEAK_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/statm")
 def test_tiled_peak_memory_is_bounded_on_a_large_image():
     out = subprocess.run(

@@ -7,18 +7,13 @@ import torch
 
 from deblurflow.metrics import psnr, ssim
 from deblurflow.params import ModelParams, Params, TrainParams
-from deblurflow.prepare import load_split
+from deblurflow.prepared import load_split
 from deblurflow.runtime import maybe_compile, pick_runtime
 from deblurflow.selection import best_epoch, select_checkpoint
-from deblurflow.training import (
-    PairStore,
-    data_home,
-    keep_epochs,
-    read_history,
-    train,
-    validate,
-    write_history_csv,
-)
+from deblurflow.training.checkpoint import keep_epochs, read_history, write_history_csv
+from deblurflow.training.loop import train
+from deblurflow.training.pairs import PairStore, data_home
+from deblurflow.training.validation import validate
 
 
 def run_params(**train) -> Params:
@@ -148,16 +143,26 @@ def test_history_csv(tmp_path):
     assert len(lines) == 5
 
 
-def test_finished_or_other_code_checkpoints_train_again(prepared, tmp_path, monkeypatch):
+def test_a_finished_checkpoint_of_the_same_key_is_adopted(prepared, tmp_path, caplog):
+    """Issue 23: a trainer that ran to the end after dvc was stopped is not retrained."""
     rt = pick_runtime("cpu")
-    train(run_params(epochs=1), prepared, tmp_path, rt)
-    again = train(run_params(epochs=1), prepared, tmp_path, rt)  # e.g. `dvc repro -f`
-    assert again.resumed_from == 0 and len(again.history) == 1
+    first = train(run_params(epochs=1), prepared, tmp_path, rt)
+    with caplog.at_level(logging.INFO):
+        again = train(run_params(epochs=1), prepared, tmp_path, rt)  # the next `dvc repro`
+    assert again.resumed_from == 1 and again.history == first.history
+    assert "already finished (epoch 1) with these params, data and code: adopting" in caplog.text
+    fewer = train(run_params(epochs=1), prepared, tmp_path / "c", rt)
+    train(run_params(epochs=2), prepared, tmp_path / "c", rt)
+    shorter = train(run_params(epochs=1), prepared, tmp_path / "c", rt)  # fewer epochs asked
+    assert shorter.resumed_from == 0 and shorter.history[0]["loss_g"] == fewer.history[0]["loss_g"]
 
+
+def test_other_code_checkpoints_train_again(prepared, tmp_path, monkeypatch):
+    rt = pick_runtime("cpu")
     train(run_params(epochs=1), prepared, tmp_path / "b", rt)  # killed after epoch 1 ...
-    import deblurflow.training.checkpoint as checkpoint
+    import deblurflow.training.resume as resume
 
-    monkeypatch.setattr(checkpoint, "code_fingerprint", lambda: "edited-losses")
+    monkeypatch.setattr(resume, "code_fingerprint", lambda: "edited-losses")
     res = train(run_params(epochs=2), prepared, tmp_path / "b", rt)  # ... then the code changed
     assert res.resumed_from == 0 and len(res.history) == 2
 
@@ -219,16 +224,16 @@ def test_recipe_params_reach_the_loop(prepared, tmp_path, monkeypatch):
     """NAFNet + AdamW + warm-up/cosine + Charbonnier + FFT: the optimizer, the per-step learning
     rates and the loss terms are the ones params ask for, and the run resumes identically."""
     import deblurflow.training.loop as loop_module
-    import deblurflow.training.step as step_module
-    from deblurflow.losses import generator_loss as real_loss
+    from deblurflow.losses import GanLosses
 
     seen_lr, seen_loss = [], []
+    real_loss = GanLosses.generator
 
-    def spy(fake_logits, fake, sharp, lambda_adv, lambda_pix, pixel, lambda_fft, **kw):
-        seen_loss.append((pixel, lambda_fft))
-        return real_loss(fake_logits, fake, sharp, lambda_adv, lambda_pix, pixel, lambda_fft, **kw)
+    def spy(self, *args):
+        seen_loss.append((self.pixel, self.lambda_fft))
+        return real_loss(self, *args)
 
-    monkeypatch.setattr(step_module, "generator_loss", spy)
+    monkeypatch.setattr(GanLosses, "generator", spy)
     recipe = dict(
         optimizer="adamw", weight_decay=0.01, schedule="cosine", warmup_steps=2, lr_min=0.1,
         pixel_loss="charbonnier", lambda_fft=0.1, lr_g=1e-3, lr_d=2e-4,
@@ -308,16 +313,58 @@ def test_augmented_crops_transform_blur_and_sharp_alike():
 
 
 def test_resume_key_covers_schedules_losses_and_augmentation():
-    from deblurflow.training.checkpoint import resume_key
+    from deblurflow.training.resume import resume_key
 
     base = run_params()
     key = resume_key(base, "data")
     for change in (
-        dict(schedule="plateau"), dict(early_stop_patience=3), dict(plateau_patience=2),
+        dict(schedule="plateau"), dict(early_stop_patience=3),
+        dict(schedule="plateau", plateau_patience=2),
         dict(adversarial="wgan_gp"), dict(lambda_ssim=0.3), dict(rotate90=True),
-        dict(color_jitter=0.1), dict(perceptual_layer="vgg16.block3_conv3"),
+        dict(color_jitter=0.1),
+        dict(lambda_perceptual=1.0, perceptual_layer="vgg16.block3_conv3"),
     ):  # fmt: skip
         other = Params(model=base.model, train=dataclasses.replace(base.train, **change))
         assert resume_key(other, "data") != key, change
     tblock = Params(model=ModelParams(generator="tblock", channels=8), train=base.train)
     assert resume_key(tblock, "data") != key
+
+
+def test_init_from_warm_starts_the_generator(prepared, tmp_path, monkeypatch):
+    from deblurflow.models import build_generator, save_generator
+    from deblurflow.training.resume import resume_key
+
+    base = run_params(epochs=1)
+    torch.manual_seed(1)
+    source = build_generator(base.model)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(0.1)
+    save_generator(tmp_path / "pre.pt", source, base.model, epoch=7)
+    warm_train = dataclasses.replace(base.train, init_from=str(tmp_path / "pre.pt"))
+    warm = Params(model=base.model, train=warm_train)
+    import deblurflow.training.loop as loop_module
+
+    loaded = []
+    real = loop_module.warm_start
+
+    def spy(gen, path, params):
+        real(gen, path, params)
+        loaded.append([p.detach().clone() for p in gen.parameters()])
+
+    monkeypatch.setattr(loop_module, "warm_start", spy)
+    train(warm, prepared, tmp_path / "ck", pick_runtime("cpu"))
+    for a, b in zip(loaded[0], source.parameters()):
+        torch.testing.assert_close(a, b)
+
+    # The resume key holds the file's content hash: other weights = another training.
+    key = resume_key(warm, "data")
+    assert resume_key(base, "data") != key and len(key["init_from"]) == 16
+    save_generator(tmp_path / "pre.pt", build_generator(base.model), base.model)
+    assert resume_key(warm, "data") != key
+
+    other = dataclasses.replace(base.model, channels=8)
+    wrong = Params(model=other, train=warm.train)
+    expected = r"train.init_from: .*pre.pt is another architecture .*channels 4 \(model: 8\)"
+    with pytest.raises(ValueError, match=expected):
+        train(wrong, prepared, tmp_path / "ck2", pick_runtime("cpu"))

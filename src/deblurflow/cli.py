@@ -23,7 +23,7 @@ from .models import ModelFileError, load_generator
 from .predict import collect_inputs, predict_files, summary
 from .runtime import DeviceError, pick_runtime
 from .tiling import Runner, torch_runner
-from .registry import URI_SCHEMES
+from .tracking.registry import URI_SCHEMES
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def default_model(cwd: Path | None = None) -> tuple[Path, str]:
 def load_runner(args: argparse.Namespace, tmp: Path) -> Runner:
     """The model named by ``-m`` on the device/precision/backend asked for."""
     if args.model.startswith(URI_SCHEMES):  # a registered or logged MLflow model
-        from .registry import fetch_generator_file
+        from .tracking.registry import fetch_generator_file
 
         args.model = str(fetch_generator_file(args.model, tmp / "mlflow"))
     if args.backend == "onnxruntime":

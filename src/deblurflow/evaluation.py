@@ -17,9 +17,14 @@ from . import atomic
 from .images import write_png
 from .inference import deblur
 from .metrics import psnr, ssim
-from .prepare import load_split, read_manifest
+from .models import load_generator
+from .params import Params
+from .prepared import load_split, read_manifest
 from .real_pairs import find_pairs, load_pair
-from .runtime import Runtime
+from .repo import from_root
+from .runtime import Runtime, pick_runtime
+from .tracking import Run
+from .tracking.registry import log_generator
 
 log = logging.getLogger(__name__)
 
@@ -174,3 +179,60 @@ def write_per_image(path: Path, rows: list[dict[str, object]]) -> None:
     lines = [",".join(PER_IMAGE_COLUMNS)]
     lines += [",".join(fmt(r[c]) for c in PER_IMAGE_COLUMNS) for r in rows]
     atomic.write_text(path, "\n".join(lines) + "\n")
+
+
+@dataclass(frozen=True)
+class EvalPaths:
+    """Where the evaluate stage reads and writes (dvc.yaml's ``cmd`` names them)."""
+
+    model: Path  #: models/best.pt
+    data: Path  #: data/prepared
+    metrics: Path  #: metrics/eval.json
+    per_image: Path  #: metrics/eval_per_image.csv
+    samples: Path  #: metrics/samples/
+
+
+def run(params: Params, paths: EvalPaths, tracker: Run) -> dict[str, float]:
+    """The evaluate stage: the test split and the real pairs -> eval.json, the per-image CSV,
+    sample panels, and the pipeline's MLflow run (metrics, files, the registered model)."""
+    ep = params.evaluate
+    runtime = pick_runtime(ep.device, ep.precision)
+    generator, info = load_generator(paths.model)
+    split = load_test_split(paths.data)
+    # Relative real-pair folders are from the main workspace, also inside `dvc exp run --temp`.
+    real_folders = [from_root(f) for f in ep.real_pairs]
+    real_size = ep.real_size or params.prepare.size
+    with atomic.atomic_dir(paths.samples) as samples_dir:
+        summary, rows = evaluate(generator, split, runtime, samples_dir, ep.samples, ep.max_images)
+        real, real_rows = evaluate_real(generator, real_folders, real_size, runtime, samples_dir)
+    summary.update(real)
+    # Which blur the numbers are about: GoPro's blur_gamma (2.2) or plain sRGB average (1.0).
+    summary["blur_gamma"] = params.blur.gamma
+    summary["best_epoch"] = info.get("epoch")
+    write_per_image(paths.per_image, rows + real_rows)
+    atomic.write_json(paths.metrics, summary)
+    log_summary(summary, real_size, runtime)
+    numbers = {k: v for k, v in summary.items() if isinstance(v, (int, float))}
+    tracker.log_metrics(numbers)
+    tracker.log_artifact(paths.metrics)
+    tracker.log_artifact(paths.per_image)
+    tracker.log_artifacts(paths.samples, "samples")
+    tracker.log_artifact(paths.model, "model")  # best.pt itself, beside the run's files
+    tags = {k: v for k, v in numbers.items() if k.endswith(("psnr", "ssim"))}
+    log_generator(tracker, paths.model, tags)  # an MLflow Model, registered
+    return summary
+
+
+def log_summary(summary: dict[str, float], real_size: int | None, runtime: Runtime) -> None:
+    log.info(
+        "test PSNR %.2f dB (input %.2f, gain %+.2f), SSIM %.4f (input %.4f), %.1f ms/image on %s",
+        summary["test_psnr"], summary["input_psnr"], summary["gain_psnr"], summary["test_ssim"],
+        summary["input_ssim"], summary["ms_per_image"], runtime.describe(),
+    )  # fmt: skip
+    if "real_psnr" in summary:
+        log.info(
+            "real pairs (%d at long side %s): PSNR %.2f dB (input %.2f, gain %+.2f), "
+            "SSIM %.4f (input %.4f)",
+            summary["real_images"], real_size, summary["real_psnr"], summary["real_input_psnr"],
+            summary["real_gain_psnr"], summary["real_ssim"], summary["real_input_ssim"],
+        )  # fmt: skip

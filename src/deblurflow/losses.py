@@ -7,7 +7,8 @@ the 2-D real FFTs (MIMO-UNet, Cho et al. 2021): blur removes high frequencies, a
 weighs every frequency equally however little energy it carries.
 
 SSIM (``train.lambda_ssim``, Hacettepe) adds 1 - SSIM with skimage's Gaussian window; the VGG
-perceptual term (``train.lambda_perceptual``) lives in ``perceptual.py``.
+perceptual term (``train.lambda_perceptual``) lives in ``perceptual.py``. ``build_losses`` turns
+the params into one ``GanLosses`` object, built once, that the training step calls.
 
 The discriminator returns raw patch scores; ``train.adversarial`` picks how they are read:
 ``bce`` (the seeds: ``binary_cross_entropy_with_logits``, never a Sigmoid followed by
@@ -19,11 +20,18 @@ BCEWithLogits, the seeds' double-sigmoid bug), ``lsgan`` (least squares, Mao et 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from .metrics import ssim_torch
+
+if TYPE_CHECKING:
+    from .params import Params
+    from .runtime import Runtime
 
 ADVERSARIAL = ("bce", "lsgan", "wgan_gp", "ragan_ls")
 
@@ -136,52 +144,99 @@ PIXEL_LOSSES = {
 }
 
 
-def content_loss(
-    fake: torch.Tensor,
-    sharp: torch.Tensor,
-    lambda_pix: float,
-    pixel: str = "l1",
-    lambda_fft: float = 0.0,
-    lambda_ssim: float = 0.0,
-) -> dict[str, torch.Tensor]:
-    """The generator's terms that need no network: ``pix``, ``fft`` and ``ssim`` (each only
-    when weighted > 0, ``pix`` always) and their weighted sum ``total``."""
-    out = {"pix": PIXEL_LOSSES[pixel](fake, sharp)}
-    total = lambda_pix * out["pix"]
-    if lambda_fft > 0:
-        out["fft"] = fft_loss(fake, sharp)
-        total = total + lambda_fft * out["fft"]
-    if lambda_ssim > 0:
-        out["ssim"] = ssim_loss(fake, sharp)
-        total = total + lambda_ssim * out["ssim"]
-    out["total"] = total
-    return out
+@dataclass(frozen=True)
+class GanLosses:
+    """The GAN losses built once from params (``build_losses``): what the training step calls.
 
+    ``content`` = the generator's terms that need no network (``pix`` always; ``fft`` and
+    ``ssim`` when weighted > 0) and their weighted sum ``total``, also the validation loss;
+    ``generator`` adds the adversarial term (and the perceptual one); ``discriminator`` is the
+    D (critic) loss, with WGAN-GP's gradient penalty.
+    """
 
-def generator_loss(
-    fake_logits: torch.Tensor,
-    fake: torch.Tensor,
-    sharp: torch.Tensor,
-    lambda_adv: float,
-    lambda_pix: float,
-    pixel: str = "l1",
-    lambda_fft: float = 0.0,
-    *,
-    adversarial: str = "bce",
-    real_logits: torch.Tensor | None = None,
-    lambda_ssim: float = 0.0,
-    perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-    lambda_perceptual: float = 0.0,
-) -> dict[str, torch.Tensor]:
-    """Named generator terms: ``adv`` (default BCE(D(G(blur)), 1)), ``pix`` = the pixel term
-    (default L1(G(blur), sharp), images in [-1, 1]), ``fft``, ``ssim`` and ``perceptual``
-    (only when weighted > 0), ``total`` = lambda_adv·adv + lambda_pix·pix + the weighted rest."""
-    out = content_loss(fake, sharp, lambda_pix, pixel, lambda_fft, lambda_ssim)
-    out["adv"] = adversarial_loss(fake_logits, adversarial, real_logits)
-    out["total"] = out["total"] + lambda_adv * out["adv"]
-    if lambda_perceptual > 0:
-        if perceptual is None:
+    lambda_pix: float = 100.0
+    pixel: str = "l1"  #: ``PIXEL_LOSSES`` key
+    lambda_adv: float = 1.0
+    adversarial: str = "bce"  #: ``ADVERSARIAL`` name
+    gp_weight: float = 10.0  #: wgan_gp: weight of the gradient penalty
+    lambda_fft: float = 0.0
+    lambda_ssim: float = 0.0
+    lambda_perceptual: float = 0.0
+    #: (fake, sharp) -> VGG feature MSE, e.g. ``perceptual.PerceptualLoss``; needed when
+    #: ``lambda_perceptual`` > 0
+    perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    #: the precision the perceptual network runs in (``Runtime.autocast``); the MSE stays fp32
+    autocast: Callable[[], AbstractContextManager] = nullcontext
+
+    def __post_init__(self) -> None:
+        if self.lambda_perceptual > 0 and self.perceptual is None:
             raise ValueError("lambda_perceptual > 0 needs a perceptual loss module")
-        out["perceptual"] = perceptual(fake, sharp)
-        out["total"] = out["total"] + lambda_perceptual * out["perceptual"]
-    return out
+
+    @property
+    def needs_real_logits(self) -> bool:
+        """The relativistic loss compares with D(sharp) in the G step too."""
+        return self.adversarial == "ragan_ls"
+
+    def content(self, fake: torch.Tensor, sharp: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``pix``, ``fft``, ``ssim`` (each only when weighted > 0, ``pix`` always), ``total``."""
+        out = {"pix": PIXEL_LOSSES[self.pixel](fake, sharp)}
+        total = self.lambda_pix * out["pix"]
+        if self.lambda_fft > 0:
+            out["fft"] = fft_loss(fake, sharp)
+            total = total + self.lambda_fft * out["fft"]
+        if self.lambda_ssim > 0:
+            out["ssim"] = ssim_loss(fake, sharp)
+            total = total + self.lambda_ssim * out["ssim"]
+        out["total"] = total
+        return out
+
+    def generator(
+        self,
+        fake_logits: torch.Tensor,
+        fake: torch.Tensor,
+        sharp: torch.Tensor,
+        real_logits: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Named generator terms: ``adv`` (default BCE(D(G(blur)), 1)), the content terms and
+        ``perceptual`` (when weighted > 0); ``total`` = lambda_adv·adv + lambda_pix·pix + the
+        weighted rest. Images in [-1, 1]; ``real_logits`` = D(sharp) for ragan_ls."""
+        out = self.content(fake, sharp)
+        out["adv"] = adversarial_loss(fake_logits, self.adversarial, real_logits)
+        out["total"] = out["total"] + self.lambda_adv * out["adv"]
+        if self.lambda_perceptual > 0:
+            with self.autocast():  # VGG features in the run's precision, the MSE in fp32
+                out["perceptual"] = self.perceptual(fake, sharp).float()
+            out["total"] = out["total"] + self.lambda_perceptual * out["perceptual"]
+        return out
+
+    def discriminator(
+        self,
+        D: Callable[[torch.Tensor], torch.Tensor],
+        real_logits: torch.Tensor,
+        fake_logits: torch.Tensor,
+        sharp: torch.Tensor,
+        fake: torch.Tensor,
+    ) -> torch.Tensor:
+        """The D loss on D(sharp), D(fake) (fake detached); wgan_gp adds the penalty on D."""
+        loss = discriminator_loss(real_logits, fake_logits, self.adversarial)
+        if self.adversarial == "wgan_gp":
+            loss = loss + self.gp_weight * gradient_penalty(D, sharp, fake)
+        return loss
+
+
+def build_losses(params: Params, runtime: Runtime | None = None) -> GanLosses:
+    """The losses of ``params`` (``lambda_pix`` and the ``train`` section), built once; the VGG
+    network of the perceptual term is loaded and placed on ``runtime``'s device here."""
+    tp = params.train
+    perceptual = None
+    if tp.lambda_perceptual > 0:
+        from .perceptual import PerceptualLoss  # torchvision's VGG: only when it is used
+
+        perceptual = PerceptualLoss(tp.perceptual_layer, tp.perceptual_weights == "imagenet")
+        perceptual = runtime.place(perceptual) if runtime is not None else perceptual
+    return GanLosses(
+        lambda_pix=params.lambda_pix, pixel=tp.pixel_loss, lambda_adv=tp.lambda_adv,
+        adversarial=tp.adversarial, gp_weight=tp.gp_weight, lambda_fft=tp.lambda_fft,
+        lambda_ssim=tp.lambda_ssim, lambda_perceptual=tp.lambda_perceptual,
+        perceptual=perceptual, autocast=runtime.autocast if runtime is not None else nullcontext,
+    )  # fmt: skip

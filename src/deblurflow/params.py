@@ -176,11 +176,13 @@ class PrepareParams:
 class ModelParams:
     """Generator and discriminator architecture (built by name)."""
 
-    generator: Literal["resnet", "nafnet", "tblock", "halfres"] = "resnet"
+    #: halfres (the default: most PSNR per CPU minute here) | nafnet | resnet (the seed
+    #: papers') | tblock (Hacettepe)
+    generator: Literal["resnet", "nafnet", "tblock", "halfres"] = "halfres"
     #: width of the generator's first conv (seed: 64; nafnet: its width; tblock: the width
     #: of l2 and of the t-blocks, published 64)
     channels: int = 64
-    res_blocks: int = 6  #: resnet: residual blocks at 1/4 resolution (seed: 6); halfres: at 1/2
+    res_blocks: int = 4  #: resnet: residual blocks at 1/4 resolution (seed: 6); halfres: at 1/2
     global_residual: bool = True  #: resnet: output = input + G(input) (seed 002)
     norm: Literal["instance", "batch", "none"] = "instance"  #: resnet: normalisation layers
     #: resnet up-sampling: 3x3 (DeblurGAN) or 4x4 (HUST) stride-2 transposed convs, or
@@ -191,7 +193,7 @@ class ModelParams:
     middle_blocks: int = 1  #: nafnet: blocks at the lowest resolution
     dec_blocks: tuple[int, ...] | None = None  #: nafnet: per level, top first; null = enc
     discriminator: Literal["patchgan"] = "patchgan"
-    d_channels: int = 64  #: width of the discriminator's first conv (seed: 64)
+    d_channels: int = 16  #: width of the discriminator's first conv (seed: 64)
     d_norm: Literal["batch", "instance", "none"] = "batch"  #: none/instance for WGAN-GP
     d_layers: int = 3  #: stride-2 convs of the PatchGAN: 3 = 70x70 patches
 
@@ -228,19 +230,22 @@ class ModelParams:
 class TrainParams:
     """GAN training schedule and machinery."""
 
-    epochs: int = 80
-    batch_size: int = 1
-    crop: int | None = 256  #: random square crop side; None = whole frames
-    steps_per_epoch: int | None = None  #: None = one pass over the training pairs
-    lr_g: float = 2e-4
+    epochs: int = 25
+    batch_size: int = 8
+    crop: int | None = 64  #: random square crop side; None = whole frames (seed setting)
+    steps_per_epoch: int | None = 240  #: None = one pass over the training pairs
+    lr_g: float = 2e-3  #: seed: 2e-4 (Adam, constant)
     lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lambda_adv: float = 1.0  #: weight of the adversarial term in the generator loss
+    beta1: float = 0.9  #: seed: 0.5
+    beta2: float = 0.9  #: seed: 0.999 (NAFNet's AdamW uses 0.9, 0.9)
+    #: weight of the adversarial term in the generator loss (seed: 1.0; at 1.0 a few CPU
+    #: minutes lose PSNR to the GAN term)
+    lambda_adv: float = 0.01
     #: bce (seeds) | lsgan | wgan_gp (DeblurGAN) | ragan_ls (DeblurGAN-v2)
     adversarial: Literal["bce", "lsgan", "wgan_gp", "ragan_ls"] = "bce"
     gp_weight: float = 10.0  #: wgan_gp: weight of the gradient penalty in the critic loss
-    pixel_loss: Literal["l1", "mse", "charbonnier", "psnr"] = "l1"  #: the lambda_pix term
+    #: the lambda_pix term: l1 (seeds) | mse | charbonnier | psnr
+    pixel_loss: Literal["l1", "mse", "charbonnier", "psnr"] = "charbonnier"
     lambda_fft: float = 0.0  #: weight of the FFT (frequency) L1 term; 0 = off
     lambda_ssim: float = 0.0  #: weight of the 1 - SSIM term (Hacettepe: 0.3); 0 = off
     lambda_perceptual: float = 0.0  #: weight of the VGG feature MSE term; 0 = off
@@ -249,13 +254,13 @@ class TrainParams:
     perceptual_layer: str = "vgg19.conv3_3"
     #: imagenet = torchvision's IMAGENET1K_V1; random = untrained VGG (offline tests only)
     perceptual_weights: Literal["imagenet", "random"] = "imagenet"
-    optimizer: Literal["adam", "adamw"] = "adam"  #: for both networks
+    optimizer: Literal["adam", "adamw"] = "adamw"  #: for both networks (seeds: adam)
     weight_decay: float = 0.0  #: decoupled (AdamW) or L2 (Adam) weight decay, both networks
     #: constant (seeds) | cosine (per step) | linear_decay (constant, then linear, DeblurGAN)
     #: | plateau (x plateau_factor after plateau_patience epochs without a better plateau_metric)
-    schedule: Literal["constant", "cosine", "linear_decay", "plateau"] = "constant"
-    warmup_steps: int = 0  #: linear warm-up from lr/warmup_steps to lr
-    lr_min: float = 0.0  #: cosine, linear_decay: the lr at the last step, as a share of lr
+    schedule: Literal["constant", "cosine", "linear_decay", "plateau"] = "cosine"
+    warmup_steps: int = 100  #: linear warm-up from lr/warmup_steps to lr
+    lr_min: float = 0.01  #: cosine, linear_decay: the lr at the last step, as a share of lr
     decay_start: float = 0.5  #: linear_decay: share of the steps at constant lr
     plateau_metric: Literal["val_loss", "val_l1", "val_psnr", "val_ssim"] = "val_loss"
     plateau_factor: float = 0.5  #: plateau: lr multiplier at each plateau
@@ -268,9 +273,13 @@ class TrainParams:
     log_every: int = 10  #: steps between loss logs
     val_max_images: int | None = None  #: cap on validation images per epoch; None = all
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  #: auto = bf16 on CUDA, fp32 on CPU
+    #: auto = bf16 on CUDA and on CPUs with native bf16 (AMX/AVX512-BF16), else fp32
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     compile: bool = False  #: torch.compile the models (falls back cleanly when unavailable)
     devices: int = 1  #: GPUs on this node; > 1 runs under torchrun (DDP)
+    #: a generator file (models/best.pt, models/pretrained/deblurflow.pt) whose weights start
+    #: a fresh training (same architecture as model); null = random initialisation
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, "train.epochs", "must be >= 1")
@@ -328,11 +337,7 @@ class TrainParams:
 class SelectParams:
     """Which checkpoint becomes models/best.pt."""
 
-    metric: Literal["val_l1", "val_psnr", "val_ssim"] = "val_l1"
-
-    @property
-    def lower_is_better(self) -> bool:
-        return self.metric == "val_l1"
+    metric: Literal["val_l1", "val_psnr", "val_ssim"] = "val_l1"  #: see LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)
@@ -342,11 +347,11 @@ class EvaluateParams:
     samples: int = 4  #: blur | output | sharp panels written to metrics/samples/
     max_images: int | None = None  #: cap on test images; None = the whole test split
     device: Literal["auto", "cpu", "cuda"] = "auto"  #: auto = CUDA when available, else CPU
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  #: auto = bf16 on CUDA, fp32 on CPU
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  #: auto: as train.precision
     #: folders of real blur/sharp pairs (GoPro test set, HIDE, RealBlur, your own); relative
     #: paths are from the repo root. A folder that does not exist is skipped with a warning.
     real_pairs: tuple[str, ...] = ()
-    real_size: int | None = None  #: long side the real pairs are resized to; None = prepare.size
+    real_size: int | None = 640  #: long side the real pairs are resized to; None = prepare.size
 
     def __post_init__(self) -> None:
         _check(self.samples >= 0, "evaluate.samples", "must be >= 0")
@@ -368,9 +373,9 @@ class Params:
     """The whole params.yaml."""
 
     seed: int = 0
-    lambda_pix: float = (
-        100.0  #: weight of L1 in the generator loss (top level for `-S lambda_pix=50`)
-    )
+    #: weight of the pixel term (train.pixel_loss) in the generator loss; top level for
+    #: `dvc exp run -S lambda_pix=50`
+    lambda_pix: float = 100.0
     data: DataParams = field(default_factory=DataParams)
     blur: BlurParams = field(default_factory=BlurParams)
     prepare: PrepareParams = field(default_factory=PrepareParams)
@@ -382,6 +387,58 @@ class Params:
     def __post_init__(self) -> None:
         _check(self.seed >= 0, "seed", "must be >= 0")
         _check(self.lambda_pix >= 0, "lambda_pix", "must be >= 0")
+        refuse_ignored(self)
+
+
+#: validation metric -> whether lower is better (select, plateau and early stopping read it)
+LOWER_IS_BETTER = {"val_loss": True, "val_l1": True, "val_psnr": False, "val_ssim": False}
+
+#: model option -> the generators that use it (the others ignore it)
+MODEL_OPTION_USERS = {
+    "res_blocks": ("resnet", "halfres"),
+    "global_residual": ("resnet",),
+    "norm": ("resnet",),
+    "upsample": ("resnet",),
+    "dropout": ("resnet",),
+    "enc_blocks": ("nafnet",),
+    "middle_blocks": ("nafnet",),
+    "dec_blocks": ("nafnet",),
+}
+#: train option -> (the setting that uses it, whether a TrainParams uses it)
+TRAIN_OPTION_USERS = {
+    "gp_weight": ("train.adversarial: wgan_gp", lambda t: t.adversarial == "wgan_gp"),
+    "perceptual_layer": ("train.lambda_perceptual > 0", lambda t: t.lambda_perceptual > 0),
+    "decay_start": ("train.schedule: linear_decay", lambda t: t.schedule == "linear_decay"),
+    "plateau_metric": ("train.schedule: plateau", lambda t: t.schedule == "plateau"),
+    "plateau_factor": ("train.schedule: plateau", lambda t: t.schedule == "plateau"),
+    "plateau_patience": ("train.schedule: plateau", lambda t: t.schedule == "plateau"),
+}
+
+
+def refuse_ignored(params: Params) -> None:
+    """Refuse an option set away from its default where the chosen model or loss ignores it.
+
+    params.yaml lists every key (DVC tracks and ``-S`` sets only listed keys), so "set" means
+    "not the default": ``-S model.norm=batch`` under the halfres generator would otherwise
+    train the same network as before and show up in MLflow as a different run.
+    """
+    model, train = params.model, params.train
+    for key, users in MODEL_OPTION_USERS.items():
+        value, default = getattr(model, key), getattr(ModelParams, key)
+        _check(
+            model.generator in users or value == default,
+            f"model.{key}",
+            f"is {value!r}, but the {model.generator} generator ignores it (only "
+            f"{', '.join(users)} use it): set it back to {default!r} or change model.generator",
+        )
+    for key, (setting, uses) in TRAIN_OPTION_USERS.items():
+        value, default = getattr(train, key), getattr(TrainParams, key)
+        _check(
+            uses(train) or value == default,
+            f"train.{key}",
+            f"is {value!r}, but it is used only with {setting}: set it back to {default!r} "
+            "or change that setting",
+        )
 
 
 # --- loading ---------------------------------------------------------------------------------

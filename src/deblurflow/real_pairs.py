@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from deblurflow.images import ImageError
-from deblurflow.prepare import load_resized
+from deblurflow.resize import load_resized
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 BLUR_FOLDERS = ("blur", "blur_gamma")

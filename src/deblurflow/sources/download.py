@@ -75,6 +75,22 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
 def _fetch(url: str, part: Path, meta: Path, timeout_s: float) -> None:
     """One request: continue ``part`` from its current size (or start it) up to the end."""
     have = part.stat().st_size if part.exists() else 0
+    response = _request(url, part, meta, timeout_s, have)
+    if response is None:
+        return
+    with response:
+        total = _receive(response, url, part, meta, have)
+    size = part.stat().st_size
+    if total is not None and size != total:
+        # http.client returns a short body without an error when the connection drops.
+        if size > total:
+            part.unlink()
+        raise _Retryable(f"got {size} of {total} bytes")
+
+
+def _request(url: str, part: Path, meta: Path, timeout_s: float, have: int):
+    """The open response for the bytes from ``have`` on; None when the .part is already whole.
+    Errors are SourceError, or _Retryable when resuming may succeed."""
     headers = {"User-Agent": "deblurflow"}
     if have:
         headers["Range"] = f"bytes={have}-"
@@ -83,12 +99,12 @@ def _fetch(url: str, part: Path, meta: Path, timeout_s: float) -> None:
         if validator:
             headers["If-Range"] = validator
     try:
-        response = urlopen(Request(url, headers=headers), timeout=timeout_s)
+        return urlopen(Request(url, headers=headers), timeout=timeout_s)
     except HTTPError as exc:
         if exc.code == 416 and have:
             # Nothing left to send: the .part may already be whole (killed before the rename).
             if _content_range(exc.headers.get("Content-Range"))[1] == have:
-                return
+                return None
             part.unlink()
             raise _Retryable("the server cannot resume this partial download") from exc
         raise SourceError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
@@ -101,45 +117,36 @@ def _fetch(url: str, part: Path, meta: Path, timeout_s: float) -> None:
     except ValueError as exc:  # a malformed URL
         raise SourceError(f"{url}: {exc}") from exc
 
-    with response:
-        start, total = _content_range(response.headers.get("Content-Range"))
-        if have and response.status == 206 and start == have:
-            mode = "ab"
-            length = response.headers.get("Content-Length")
-            if total is None and length and length.isdigit():  # 'bytes 100-199/*'
-                total = have + int(length)
-        else:
-            if have:
-                log.info("%s: the server did not resume; downloading from the start", url)
-            mode, have = "wb", 0
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            etag = response.headers.get("ETag")
-            strong = etag if etag and not etag.startswith("W/") else None
-            validator = strong or response.headers.get("Last-Modified")
-            write_json(meta, {"url": url, "validator": validator})
-        try:
-            bar = tqdm(
-                total=total,
-                initial=have,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=part.name.removesuffix(".part"),
-                disable=None,
-            )
-            with open(part, mode) as f, bar:
-                while chunk := response.read(CHUNK):
-                    f.write(chunk)
-                    bar.update(len(chunk))
-        except (ConnectionError, TimeoutError, http.client.HTTPException) as exc:
-            raise _Retryable(str(exc) or type(exc).__name__) from exc
-    size = part.stat().st_size
-    if total is not None and size != total:
-        # http.client returns a short body without an error when the connection drops.
-        if size > total:
-            part.unlink()
-        raise _Retryable(f"got {size} of {total} bytes")
+
+def _receive(response, url: str, part: Path, meta: Path, have: int) -> int | None:
+    """Append (a resumed 206) or write (anything else) the body to ``part``; returns the
+    expected total size when the server said it."""
+    start, total = _content_range(response.headers.get("Content-Range"))
+    if have and response.status == 206 and start == have:
+        mode = "ab"
+        length = response.headers.get("Content-Length")
+        if total is None and length and length.isdigit():  # 'bytes 100-199/*'
+            total = have + int(length)
+    else:
+        if have:
+            log.info("%s: the server did not resume; downloading from the start", url)
+        mode, have = "wb", 0
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        etag = response.headers.get("ETag")
+        strong = etag if etag and not etag.startswith("W/") else None
+        validator = strong or response.headers.get("Last-Modified")
+        write_json(meta, {"url": url, "validator": validator})
+    try:
+        bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+                   desc=part.name.removesuffix(".part"), disable=None)  # fmt: skip
+        with open(part, mode) as f, bar:
+            while chunk := response.read(CHUNK):
+                f.write(chunk)
+                bar.update(len(chunk))
+    except (ConnectionError, TimeoutError, http.client.HTTPException) as exc:
+        raise _Retryable(str(exc) or type(exc).__name__) from exc
+    return total
 
 
 def _broken(path: Path, sha256: str | None) -> str | None:
@@ -181,23 +188,48 @@ def download(
     meta = final.with_name(final.name + ".part.json")
     expected = sha256.lower() if sha256 else None
 
-    if final.is_file():
-        broken = _broken(final, expected)
-        if broken is None:
-            log.info("%s: already downloaded", final)
-            return final
-        # Moved aside, not deleted: it may be the only copy of a very large file.
-        aside = final.with_name(final.name + ".corrupt")
-        os.replace(final, aside)
-        log.warning("%s: %s; moved to %s, downloading it again", final, broken, aside)
+    if final.is_file() and _reusable(final, expected):
+        return final
     if part.exists() and _read_json(meta).get("url") != url:
         part.unlink()  # a partial download of another URL cannot be continued
+    _fetch_with_retries(url, part, meta, timeout_s, retries, backoff_s)
+    if expected is not None:
+        actual = sha256_of(part)
+        if actual != expected:
+            part.unlink()
+            meta.unlink(missing_ok=True)
+            raise SourceError(
+                f"{url}: sha256 mismatch: expected {expected}, got {actual}; "
+                "the download was deleted"
+            )
+    os.replace(part, final)
+    meta.unlink(missing_ok=True)
+    log.info("%s: downloaded %s", url, final)
+    return final
 
+
+def _reusable(final: Path, expected: str | None) -> bool:
+    """Whether a finished download can be used as it is; a broken one is moved aside."""
+    broken = _broken(final, expected)
+    if broken is None:
+        log.info("%s: already downloaded", final)
+        return True
+    # Moved aside, not deleted: it may be the only copy of a very large file.
+    aside = final.with_name(final.name + ".corrupt")
+    os.replace(final, aside)
+    log.warning("%s: %s; moved to %s, downloading it again", final, broken, aside)
+    return False
+
+
+def _fetch_with_retries(
+    url: str, part: Path, meta: Path, timeout_s: float, retries: int, backoff_s: float
+) -> None:
+    """``_fetch`` until the .part is whole, resuming a dropped connection ``retries`` times."""
     failures = 0
     while True:
         try:
             _fetch(url, part, meta, timeout_s)
-            break
+            return
         except _Retryable as exc:
             failures += 1
             if failures > retries:
@@ -212,17 +244,3 @@ def download(
             wait = backoff_s * 2 ** (failures - 1)
             log.warning("%s: %s; resuming in %.0f s (%d/%d)", url, exc, wait, failures, retries)
             time.sleep(wait)
-
-    if expected is not None:
-        actual = sha256_of(part)
-        if actual != expected:
-            part.unlink()
-            meta.unlink(missing_ok=True)
-            raise SourceError(
-                f"{url}: sha256 mismatch: expected {expected}, got {actual}; "
-                "the download was deleted"
-            )
-    os.replace(part, final)
-    meta.unlink(missing_ok=True)
-    log.info("%s: downloaded %s", url, final)
-    return final

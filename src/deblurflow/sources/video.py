@@ -165,20 +165,7 @@ def extract_clip(
 ) -> dict[str, Any]:
     """Decode path into seq_dir/NNNNNN.png + timestamps.txt; return what was found."""
     info = info or probe(path)
-    times: list[float] = []
-    shape = None
-    rotation = 0
-    for i, (t, rgb, rot) in enumerate(decode(path)):
-        rotation = rot
-        if shape is None:
-            shape = rgb.shape
-        elif rgb.shape != shape:
-            raise SourceError(f"{path}: frame {i} is {rgb.shape[1]}x{rgb.shape[0]}, not "
-                              f"{shape[1]}x{shape[0]} like the first")  # fmt: skip
-        write_png(seq_dir / f"{i:06d}.png", rgb)
-        times.append(t)
-        if bar is not None:
-            bar.update()
+    times, shape, rotation = _write_frames(path, seq_dir, bar)
     declared = info["declared_frames"]
     if declared and len(times) < declared:
         raise SourceError(
@@ -208,15 +195,31 @@ def extract_clip(
                     path, 1 / steps.max(), 1 / steps.min(), fps)  # fmt: skip
     (seq_dir / "timestamps.txt").write_text("".join(f"{t:.9f}\n" for t in ts))
     return {
-        "file": str(path),
-        "frames": len(ts),
-        "fps": round(fps, 6),
-        "declared_fps": info["declared_fps"],
-        "variable_frame_rate": vfr,
-        "rotation": rotation,
-        "width": shape[1],
-        "height": shape[0],
-    }
+        "file": str(path), "frames": len(ts), "fps": round(fps, 6),
+        "declared_fps": info["declared_fps"], "variable_frame_rate": vfr, "rotation": rotation,
+        "width": shape[1], "height": shape[0],
+    }  # fmt: skip
+
+
+def _write_frames(
+    path: Path, seq_dir: Path, bar: tqdm | None
+) -> tuple[list[float], tuple[int, ...] | None, int]:
+    """Every frame of ``path`` as seq_dir/NNNNNN.png: (timestamps, frame shape, rotation)."""
+    times: list[float] = []
+    shape = None
+    rotation = 0
+    for i, (t, rgb, rot) in enumerate(decode(path)):
+        rotation = rot
+        if shape is None:
+            shape = rgb.shape
+        elif rgb.shape != shape:
+            raise SourceError(f"{path}: frame {i} is {rgb.shape[1]}x{rgb.shape[0]}, not "
+                              f"{shape[1]}x{shape[0]} like the first")  # fmt: skip
+        write_png(seq_dir / f"{i:06d}.png", rgb)
+        times.append(t)
+        if bar is not None:
+            bar.update()
+    return times, shape, rotation
 
 
 def _check_complete(path: Path, info: dict[str, Any], last: float, fps: float) -> None:

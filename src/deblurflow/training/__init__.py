@@ -1,50 +1,16 @@
-"""GAN training: ResNet generator vs PatchGAN discriminator, adversarial + lambda_pix * L1.
+"""GAN training: a generator (halfres by default) vs a PatchGAN discriminator, adversarial +
+lambda_pix x the pixel loss (Charbonnier by default) [+ FFT, SSIM, perceptual terms].
 
 - ``pairs``: the prepared pairs as uint8 tensors on the device, random crops and flips there;
 - ``step``: one GAN step (D step, then G step with D frozen) returning named losses;
 - ``validation``: per-epoch L1 / PSNR / SSIM on whole val frames;
-- ``checkpoint``: resume key, atomic checkpoints, snapshot pruning, history files;
-- ``loop``: ``train()``, the recipe that puts them together.
+- ``schedule``: learning-rate schedules and early stopping, pure functions of step and history;
+- ``checkpoint``: the checkpoint format (last.pt, epoch snapshots, history), which select reads;
+- ``resume``: the resume key (params, data, code, warm start) and what may be resumed;
+- ``guard``: one trainer per checkpoints folder, and none left behind by a stopped parent;
+- ``loop``: ``train()``, the recipe that puts them together;
+- ``run``: the train stage: ``train()`` inside the pipeline's MLflow run, with its outputs.
 
-The names below are re-exported lazily (on first use), so that importing
-``deblurflow.training.checkpoint`` alone (the select stage) does not load the training loop.
+Import the modules themselves (``from deblurflow.training.loop import train``): this file
+imports nothing, so reading checkpoints (select) does not load the training loop.
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "PairStore": "pairs",
-    "data_home": "pairs",
-    "epoch_batches": "pairs",
-    "to_unit": "pairs",
-    "DEVICE_DATA_SHARE": "pairs",
-    "gan_step": "step",
-    "validate": "validation",
-    "CHECKPOINT_FORMAT": "checkpoint",
-    "SELECTABLE": "checkpoint",
-    "CheckpointError": "checkpoint",
-    "code_fingerprint": "checkpoint",
-    "keep_epochs": "checkpoint",
-    "load_resumable": "checkpoint",
-    "read_history": "checkpoint",
-    "resume_key": "checkpoint",
-    "snapshot_path": "checkpoint",
-    "write_history_csv": "checkpoint",
-    "TrainResult": "loop",
-    "train": "loop",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))

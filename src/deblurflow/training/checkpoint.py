@@ -7,15 +7,14 @@ Files in the checkpoints folder (``models/checkpoints``):
   far under each selectable metric, and the last), so disk use stays bounded;
 - ``history.json``: per-epoch losses and validation metrics.
 
-The select stage reads these files through this module alone, not through the training loop.
+The checkpoint format: train writes these files, select and the next train read them, all
+through this module (what may be resumed is ``resume.py``'s concern).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,83 +23,15 @@ from torch import nn
 
 from .. import atomic
 from ..models import save_generator
-from ..params import Params, to_dict
-
-log = logging.getLogger(__name__)
+from ..params import LOWER_IS_BETTER, Params, to_dict
 
 CHECKPOINT_FORMAT = "deblurflow-checkpoint/1"
-SELECTABLE = {"val_l1": min, "val_psnr": max, "val_ssim": max}
-# Keys that may change between a killed run and its resume without changing what is learned.
-RESUMABLE_CHANGES = ("epochs", "log_every", "compile", "val_max_images")
-
-PACKAGE = Path(__file__).resolve().parents[1]  # src/deblurflow
+#: the validation metrics select may pick the best epoch by
+SELECTABLE = ("val_l1", "val_psnr", "val_ssim")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is unreadable or belongs to a different configuration."""
-
-
-def code_fingerprint() -> str:
-    """Hash of the code that decides what is learned (this package, the losses, the models)."""
-    files = [
-        *sorted((PACKAGE / "training").glob("*.py")),
-        PACKAGE / "losses.py",
-        PACKAGE / "perceptual.py",
-        *sorted((PACKAGE / "models").glob("*.py")),
-    ]
-    h = hashlib.sha256()
-    for path in files:
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def resume_key(params: Params, fingerprint: str) -> dict[str, Any]:
-    """What must be identical for a checkpoint to be resumed: params, data and code.
-
-    ``fingerprint`` identifies the training data (``prepare.fingerprint``)."""
-    train = {k: v for k, v in to_dict(params.train).items() if k not in RESUMABLE_CHANGES}
-    return {
-        "seed": params.seed,
-        "lambda_pix": params.lambda_pix,
-        "model": to_dict(params.model),
-        "train": train,
-        "data": fingerprint,
-        "code": code_fingerprint(),
-    }
-
-
-def load_resumable(ckpt_dir: Path, key: dict[str, Any], device: torch.device) -> dict | None:
-    """The last complete checkpoint when it matches ``key``; None (start fresh) otherwise."""
-    path = ckpt_dir / "last.pt"
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - an unreadable file is reported, then ignored
-        log.warning("%s is unreadable (%s); starting training from scratch", path, exc)
-        return None
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("key") != key:
-        changes = key_changes(state.get("key") or {}, key) if state.get("key") else []
-        log.warning(
-            "%s was trained with different %s; not resuming from it (starting fresh)",
-            path,
-            "; ".join(changes) or "checkpoint format",
-        )
-        return None
-    return state
-
-
-def key_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """What differs between two resume keys, one ``train.lr_g 0.002 -> 0.001`` per leaf key."""
-    out = []
-    for k in sorted(set(old) | set(new), key=str):
-        name, a, b = f"{prefix}{k}", old.get(k, "(unset)"), new.get(k, "(unset)")
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += key_changes(a, b, name + ".")
-        elif a != b:
-            what = "data" if name == "data" else "code" if name == "code" else None
-            out.append(f"{what} (fingerprint {a} -> {b})" if what else f"{name} {a!r} -> {b!r}")
-    return out
 
 
 def clear_checkpoints(ckpt_dir: Path) -> None:
@@ -110,12 +41,15 @@ def clear_checkpoints(ckpt_dir: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+def best_row(history: list[dict[str, float]], metric: str) -> dict[str, float]:
+    """The history row that is best under ``metric``; ties go to the earliest epoch."""
+    best = min if LOWER_IS_BETTER[metric] else max
+    return best(history, key=lambda row: row[metric])
+
+
 def keep_epochs(history: list[dict[str, float]]) -> set[int]:
     """Epochs whose generator snapshot the select stage may need, whatever its metric."""
-    keep = {history[-1]["epoch"]}
-    for metric, best in SELECTABLE.items():
-        keep.add(best(history, key=lambda row, m=metric: row[m])["epoch"])
-    return keep
+    return {history[-1]["epoch"]} | {best_row(history, m)["epoch"] for m in SELECTABLE}
 
 
 def snapshot_path(ckpt_dir: Path, epoch: int) -> Path:
@@ -163,6 +97,14 @@ def write_epoch(
     for p in ckpt_dir.glob("epoch_*.pt"):
         if int(p.stem.split("_")[1]) not in keep:
             p.unlink()
+
+
+def read_last(ckpt_dir: Path, device: torch.device) -> dict[str, Any] | None:
+    """last.pt (None when absent); raises what torch.load raises on a damaged file."""
+    path = ckpt_dir / "last.pt"
+    if not path.exists():
+        return None
+    return torch.load(path, map_location=device, weights_only=True)
 
 
 def read_history(ckpt_dir: Path) -> list[dict[str, float]]:

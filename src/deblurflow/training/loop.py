@@ -19,26 +19,22 @@ from torch import nn
 from tqdm import tqdm
 
 from ..distributed import mean_over_ranks
-from ..losses import content_loss
-from ..models import build_discriminator, build_generator
-from ..params import Params, TrainParams
-from ..perceptual import PerceptualLoss
-from ..prepare import fingerprint, load_split
+from ..losses import GanLosses, build_losses
+from ..models import ModelFileError, build_discriminator, build_generator, load_generator
+from ..params import Params, TrainParams, to_dict
+from ..prepared import fingerprint, load_split
 from ..runtime import Runtime, maybe_compile
-from .checkpoint import (
-    clear_checkpoints,
-    load_resumable,
-    resume_key,
-    write_epoch,
-)
+from .checkpoint import clear_checkpoints, write_epoch
 from .pairs import DEVICE_DATA_SHARE, PairStore, epoch_batches
+from .resume import load_resumable, resume_key
 from .schedule import lr_factor, plateau_scale, set_lr, should_stop
-from .step import LOSS_NAMES, gan_step
+from .step import LOSS_NAMES, GanPair, gan_step
 from .validation import validate
 
 log = logging.getLogger(__name__)
 
 History = list[dict[str, float]]
+OnLog = Callable[[dict[str, float], int], None]
 
 
 @dataclass
@@ -53,7 +49,7 @@ def train(
     data_dir: Path,
     ckpt_dir: Path,
     runtime: Runtime,
-    on_log: Callable[[dict[str, float], int], None] | None = None,
+    on_log: OnLog | None = None,
     on_epoch: Callable[[History, nn.Module], None] | None = None,
     wrap: Callable[[nn.Module], nn.Module] | None = None,
     on_start: Callable[[History], None] | None = None,
@@ -75,52 +71,24 @@ def train(
     val_store = PairStore(*load_split(data_dir, "val"), runtime, device_share)
     plan = plan_epoch(tp, train_store, runtime)
     models = build_models(params, runtime)
+    losses = build_losses(params, runtime)
 
     result = TrainResult()
     step = restore(models, ckpt_dir, key, runtime, tp, result)
+    if step == 0 and tp.init_from is not None:
+        warm_start(models.gen, tp.init_from, params)
     if runtime.is_main and on_start:
         on_start(result.history)
-    G = maybe_compile(wrap(models.gen) if wrap else models.gen, tp.compile)
-    D = maybe_compile(wrap(models.disc) if wrap else models.disc, tp.compile)
-    G.train()
-    D.train()
-
-    # Validation, its input baseline and the history's metrics are rank 0's alone: every
-    # rank holds the same weights, so validating on all of them would repeat the same work.
-    content = val_content_loss(params)
-    baseline = (
-        validate(None, val_store, runtime, tp.val_max_images, content=content)
-        if runtime.is_main
-        else {}
-    )
-    if runtime.is_main:
-        log.info(
-            "training on %s: %d train / %d val frames %dx%d, crop %s, %d steps/epoch, "
-            "input val PSNR %.2f dB",
-            runtime.describe(), len(train_store), len(val_store), train_store.w, train_store.h,
-            plan.crop, plan.steps, baseline["val_psnr"],
-        )  # fmt: skip
-
+    nets = models.as_run(wrap, tp.compile)
+    epochs = Epochs(params, nets, losses, train_store, val_store, plan, runtime, on_log)
     for epoch in range(result.resumed_from + 1, tp.epochs + 1):
-        # Every rank holds the same history (rank 0's metrics are broadcast below), so all
-        # agree on the plateau factor and on stopping.
+        # Every rank holds the same history (rank 0's metrics are broadcast), so all agree
+        # on the plateau factor and on stopping.
         if should_stop(tp, result.history):
             log.info("early stop after epoch %d: %d epochs without a better %s",
                      epoch - 1, tp.early_stop_patience, tp.early_stop_metric)  # fmt: skip
             break
-        scale = plateau_scale(tp, result.history)
-        row, seconds, step = run_epoch(
-            params, epoch, step, G, D, models, train_store, plan, runtime, on_log, scale
-        )
-        if runtime.is_main:
-            row.update(validate(models.gen, val_store, runtime, tp.val_max_images, content=content))
-            row["val_psnr_input"] = baseline["val_psnr"]
-        if runtime.world_size > 1 and (tp.schedule == "plateau" or tp.early_stop_patience):
-            shared = [row]  # rank 0's validation decides the plateau factor and stopping
-            torch.distributed.broadcast_object_list(shared, src=0)
-            row = shared[0]
-        row["seconds"] = seconds
-        row["images_per_s"] = plan.steps * plan.global_batch / seconds
+        row, step = epochs.run(epoch, step, models.gen, plateau_scale(tp, result.history))
         result.history.append(row)
         if runtime.is_main:
             log_epoch(row)
@@ -173,7 +141,17 @@ class Models:
     disc: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
-    perceptual: nn.Module | None = None  #: frozen VGG features when lambda_perceptual > 0
+
+    def as_run(self, wrap: Callable[[nn.Module], nn.Module] | None, compile: bool) -> GanPair:
+        """The networks as the step runs them (DDP-wrapped, compiled), in training mode."""
+        G = maybe_compile(wrap(self.gen) if wrap else self.gen, compile)
+        D = maybe_compile(wrap(self.disc) if wrap else self.disc, compile)
+        G.train()
+        D.train()
+        return GanPair(G, D, self.opt_g, self.opt_d)
+
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 def build_models(params: Params, runtime: Runtime) -> Models:
@@ -185,27 +163,25 @@ def build_models(params: Params, runtime: Runtime) -> Models:
     kw = {"betas": (tp.beta1, tp.beta2), "weight_decay": tp.weight_decay, "fused": True}
     opt_g = optimizer(gen.parameters(), lr=tp.lr_g, **kw)
     opt_d = optimizer(disc.parameters(), lr=tp.lr_d, **kw)
-    perceptual = None
-    if tp.lambda_perceptual > 0:
-        pretrained = tp.perceptual_weights == "imagenet"
-        perceptual = runtime.place(PerceptualLoss(tp.perceptual_layer, pretrained))
-    return Models(gen, disc, opt_g, opt_d, perceptual)
+    return Models(gen, disc, opt_g, opt_d)
 
 
-def val_content_loss(params: Params) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The generator's loss terms that need no network (pixel, FFT, SSIM), as ``val_loss``:
-    what Hacettepe's plateau schedule and early stopping watch."""
-    tp = params.train
-
-    def content(fake: torch.Tensor, sharp: torch.Tensor) -> torch.Tensor:
-        return content_loss(
-            fake, sharp, params.lambda_pix, tp.pixel_loss, tp.lambda_fft, tp.lambda_ssim
-        )["total"]
-
-    return content
-
-
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+def warm_start(gen: nn.Module, path: str, params: Params) -> None:
+    """Load ``train.init_from``'s generator weights into ``gen``; the architectures must match."""
+    try:
+        source, info = load_generator(path)
+    except ModelFileError as exc:
+        raise ValueError(f"train.init_from: {exc}") from exc
+    theirs, ours = info.get("model", {}), to_dict(params.model)
+    if theirs != ours:
+        diff = ", ".join(f"{k} {theirs.get(k)!r} (model: {v!r})" for k, v in ours.items()
+                         if theirs.get(k) != v)  # fmt: skip
+        raise ValueError(
+            f"train.init_from: {path} is another architecture than the model params ({diff}); "
+            "set model to the file's architecture or pick another file"
+        )
+    gen.load_state_dict(source.state_dict())
+    log.info("generator initialised from %s", path)
 
 
 def restore(
@@ -217,12 +193,14 @@ def restore(
     result: TrainResult,
 ) -> int:
     """Load the last matching checkpoint into ``models`` and ``result``; returns the step count
-    to continue from (0 for a fresh start, which also clears the old checkpoints)."""
+    to continue from (0 for a fresh start, which also clears the old checkpoints).
+
+    A finished checkpoint of the same key (params, data, code) is adopted as it is: no epoch is
+    left to train (a stopped ``dvc`` whose trainer ran to the end, then ``dvc repro`` again)."""
     state = load_resumable(ckpt_dir, key, runtime.device)
-    if state is not None and (state["epoch"] >= tp.epochs or should_stop(tp, state["history"])):
-        # DVC reruns a finished train stage only when asked to (`dvc repro -f`, lost outputs):
-        # that is a request to train again, not to return the old weights.
-        log.info("%s/last.pt already finished (epoch %d); training again", ckpt_dir, state["epoch"])
+    if state is not None and state["epoch"] > tp.epochs:
+        log.info("%s/last.pt has trained %d epochs, more than train.epochs=%d; training again",
+                 ckpt_dir, state["epoch"], tp.epochs)  # fmt: skip
         state = None
     if state is None:
         if runtime.is_main:
@@ -234,74 +212,114 @@ def restore(
     models.opt_d.load_state_dict(state["opt_d"])
     result.history = list(state["history"])
     result.resumed_from = state["epoch"]
-    log.info("resuming from %s/last.pt after epoch %d", ckpt_dir, state["epoch"])
+    if state["epoch"] == tp.epochs or should_stop(tp, result.history):
+        log.info("%s/last.pt already finished (epoch %d) with these params, data and code: "
+                 "adopting it, nothing to train", ckpt_dir, state["epoch"])  # fmt: skip
+    else:
+        log.info("resuming from %s/last.pt after epoch %d", ckpt_dir, state["epoch"])
     return state["step"]
 
 
-def run_epoch(
-    params: Params,
-    epoch: int,
-    step: int,
-    G: nn.Module,
-    D: nn.Module,
-    models: Models,
-    store: PairStore,
-    plan: EpochPlan,
-    runtime: Runtime,
-    on_log: Callable[[dict[str, float], int], None] | None,
-    scale: float = 1.0,
-) -> tuple[dict[str, float], float, int]:
-    """One epoch of GAN steps: (row with epoch, step and mean losses, seconds, step count).
+class Epochs:
+    """One epoch at a time: GAN steps over random crops, then validation (rank 0)."""
 
-    ``scale`` multiplies the learning rates for the whole epoch (the plateau schedule's)."""
-    tp = params.train
-    # Every rank draws the same global batch and takes its own slice, so N ranks see
-    # distinct shards and together reproduce a single process with the global batch.
-    order_gen = torch.Generator().manual_seed(params.seed * 100_003 + epoch)
-    crop_gen = torch.Generator(device=store.blur.device)
-    crop_gen.manual_seed(params.seed * 100_003 + epoch)
-    sums = LossSums(runtime)  # the whole epoch
-    window = LossSums(runtime)  # since the last log
-    t0 = time.perf_counter()
-    batches = epoch_batches(len(store), plan.steps, plan.global_batch, order_gen, store.blur.device)
-    bar = tqdm(
-        batches,
-        total=plan.steps,
-        desc=f"epoch {epoch}/{tp.epochs}",
-        disable=None if runtime.is_main else True,  # None: off when not a terminal
-        leave=False,
-    )
-    for i, index in enumerate(bar, start=1):
-        blur, sharp = store.crops(  # (B, 3, ch, cw) each
-            index, plan.crop, crop_gen, plan.mine, tp.rotate90, tp.color_jitter
-        )
-        factor = lr_factor(tp, step, tp.epochs * plan.steps) * scale
-        set_lr(models.opt_g, tp.lr_g * factor)
-        set_lr(models.opt_d, tp.lr_d * factor)
-        losses = gan_step(
-            G, D, models.opt_g, models.opt_d, blur, sharp, runtime, tp.lambda_adv,
-            params.lambda_pix, tp.pixel_loss, tp.lambda_fft, adversarial=tp.adversarial,
-            gp_weight=tp.gp_weight, lambda_ssim=tp.lambda_ssim, perceptual=models.perceptual,
-            lambda_perceptual=tp.lambda_perceptual,
+    def __init__(
+        self,
+        params: Params,
+        nets: GanPair,
+        losses: GanLosses,
+        train_store: PairStore,
+        val_store: PairStore,
+        plan: EpochPlan,
+        runtime: Runtime,
+        on_log: OnLog | None,
+    ) -> None:
+        self.params, self.nets, self.losses, self.plan = params, nets, losses, plan
+        self.train_store, self.val_store, self.runtime, self.on_log = (
+            train_store, val_store, runtime, on_log,
         )  # fmt: skip
-        step += 1
-        sums.add(losses)
-        window.add(losses)
-        if step % tp.log_every == 0 or i == plan.steps:
-            window.reduce()  # every rank joins, so the logged losses are the global batch's
-            if runtime.is_main:
-                logged = window.means()
-                bar.set_postfix(g=f"{logged['loss_g']:.3f}", d=f"{logged['loss_d']:.3f}")
-                if on_log:
-                    on_log(logged, step)
-            window.reset()
-    if runtime.device.type == "cuda":
-        torch.cuda.synchronize(runtime.device)
-    seconds = time.perf_counter() - t0
-    row: dict[str, float] = {"epoch": epoch, "step": step}
-    sums.reduce()
-    row.update(sums.means(plan.steps))
-    return row, seconds, step
+        # Validation, its input baseline and the history's metrics are rank 0's alone: every
+        # rank holds the same weights, so validating on all of them would repeat the work.
+        self.baseline = self.validate(None) if runtime.is_main else {}
+        if runtime.is_main:
+            log.info(
+                "training on %s: %d train / %d val frames %dx%d, crop %s, %d steps/epoch, "
+                "input val PSNR %.2f dB",
+                runtime.describe(), len(train_store), len(val_store), train_store.w,
+                train_store.h, plan.crop, plan.steps, self.baseline["val_psnr"],
+            )  # fmt: skip
+
+    def validate(self, generator: nn.Module | None) -> dict[str, float]:
+        content = self.losses.content
+        tp = self.params.train
+        return validate(generator, self.val_store, self.runtime, tp.val_max_images,
+                        content=lambda out, sharp: content(out, sharp)["total"])  # fmt: skip
+
+    def run(
+        self, epoch: int, step: int, gen: nn.Module, scale: float
+    ) -> tuple[dict[str, float], int]:
+        """Train and validate epoch ``epoch``: (history row, step count after it). ``scale``
+        multiplies the learning rates for the whole epoch (the plateau schedule's)."""
+        row, seconds, step = self.steps(epoch, step, scale)
+        tp, runtime = self.params.train, self.runtime
+        if runtime.is_main:
+            row.update(self.validate(gen))
+            row["val_psnr_input"] = self.baseline["val_psnr"]
+        if runtime.world_size > 1 and (tp.schedule == "plateau" or tp.early_stop_patience):
+            shared = [row]  # rank 0's validation decides the plateau factor and stopping
+            torch.distributed.broadcast_object_list(shared, src=0)
+            row = shared[0]
+        row["seconds"] = seconds
+        row["images_per_s"] = self.plan.steps * self.plan.global_batch / seconds
+        return row, step
+
+    def steps(self, epoch: int, step: int, scale: float) -> tuple[dict[str, float], float, int]:
+        """One epoch of GAN steps: (row with epoch, step and mean losses, seconds, step count)."""
+        tp, plan, store, runtime = self.params.train, self.plan, self.train_store, self.runtime
+        seed = self.params.seed * 100_003 + epoch
+        # Every rank draws the same global batch and takes its own slice, so N ranks see
+        # distinct shards and together reproduce a single process with the global batch.
+        order_gen = torch.Generator().manual_seed(seed)
+        crop_gen = torch.Generator(device=store.blur.device)
+        crop_gen.manual_seed(seed)
+        sums, window = LossSums(runtime), LossSums(runtime)  # the whole epoch; since the last log
+        t0 = time.perf_counter()
+        batches = epoch_batches(len(store), plan.steps, plan.global_batch, order_gen,
+                                store.blur.device)  # fmt: skip
+        bar = tqdm(
+            batches,
+            total=plan.steps,
+            desc=f"epoch {epoch}/{tp.epochs}",
+            leave=False,
+            disable=None if runtime.is_main else True,
+        )  # None: off when not a terminal
+        for i, index in enumerate(bar, start=1):
+            blur, sharp = store.crops(  # (B, 3, ch, cw) each
+                index, plan.crop, crop_gen, plan.mine, tp.rotate90, tp.color_jitter
+            )
+            factor = lr_factor(tp, step, tp.epochs * plan.steps) * scale
+            set_lr(self.nets.opt_g, tp.lr_g * factor)
+            set_lr(self.nets.opt_d, tp.lr_d * factor)
+            losses = gan_step(self.nets, blur, sharp, self.losses, runtime)
+            step += 1
+            sums.add(losses)
+            window.add(losses)
+            if step % tp.log_every == 0 or i == plan.steps:
+                self.log_window(window, step, bar)
+        if runtime.device.type == "cuda":
+            torch.cuda.synchronize(runtime.device)
+        seconds = time.perf_counter() - t0
+        sums.reduce()
+        return {"epoch": epoch, "step": step, **sums.means(plan.steps)}, seconds, step
+
+    def log_window(self, window: LossSums, step: int, bar: tqdm) -> None:
+        window.reduce()  # every rank joins, so the logged losses are the global batch's
+        if self.runtime.is_main:
+            logged = window.means()
+            bar.set_postfix(g=f"{logged['loss_g']:.3f}", d=f"{logged['loss_d']:.3f}")
+            if self.on_log:
+                self.on_log(logged, step)
+        window.reset()
 
 
 class LossSums:

@@ -8,9 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..params import TrainParams
-
-LOWER_IS_BETTER = {"val_loss": True, "val_l1": True, "val_psnr": False, "val_ssim": False}
+from ..params import LOWER_IS_BETTER, TrainParams
 
 
 def lr_factor(tp: TrainParams, step: int, total_steps: int) -> float:

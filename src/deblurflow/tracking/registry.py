@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 import deblurflow
-from deblurflow import tracking
 from deblurflow.models import ModelFileError, load_generator
+
+from .run import Run, tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -64,24 +65,29 @@ def signature() -> Any:
 
 
 def log_generator(
-    tracker: tracking.Tracker,
+    run: Run,
     model_file: str | Path,
     metrics: dict[str, float],
     name: str = REGISTERED_MODEL,
 ) -> str | None:
-    """Log ``model_file`` as the run's MLflow Model and register it; returns the version."""
+    """Log ``model_file`` as the run's MLflow Model and register it; returns the version.
+
+    Skipped (None) when the store's artifact folder is not this workspace's (a copied
+    workspace's mlflow.db points at the original's ``mlartifacts/``): ``log_model`` writes
+    there directly, so nothing a run does lands outside its own workspace; the run's connect
+    already said so in its one warning."""
 
     def go() -> str:
         import mlflow
 
         generator, _ = load_generator(model_file)
         example = np.zeros((1, 3, 64, 64), np.float32)  # a flat gray 64x64 frame
-        experiment = tracker._client.get_run(tracker.run_id).info.experiment_id
-        with _global_uri(tracking.tracking_uri(tracking.repo_root()), experiment):
+        experiment = run.client.get_run(run.run_id).info.experiment_id
+        with _global_uri(tracking_uri(), experiment):
             info = mlflow.pytorch.log_model(
                 generator,
                 name="model",
-                run_id=tracker.run_id,
+                run_id=run.run_id,
                 signature=signature(),
                 input_example=example,
                 code_paths=[str(Path(deblurflow.__file__).parent)],
@@ -92,13 +98,13 @@ def log_generator(
             )
         version = str(info.registered_model_version)
         for key, value in metrics.items():
-            tracker._client.set_model_version_tag(name, version, key, f"{value:.4g}")
+            run.client.set_model_version_tag(name, version, key, f"{value:.4g}")
         log.info("model logged and registered as models:/%s/%s", name, version)
         return version
 
-    if not tracker.run_id:
+    if not run.run_id or not run.artifacts:
         return None
-    return tracker._safe("logging the model to the registry", go)
+    return run.safe("logging the model to the registry", go)
 
 
 def fetch_generator_file(uri: str, dest: str | Path) -> Path:
@@ -108,7 +114,7 @@ def fetch_generator_file(uri: str, dest: str | Path) -> Path:
     from mlflow.exceptions import MlflowException
 
     try:
-        with _global_uri(tracking.tracking_uri(tracking.repo_root())):
+        with _global_uri(tracking_uri()):
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
     except (MlflowException, OSError) as exc:
         raise ModelFileError(f"{uri}: cannot fetch it from MLflow: {exc}") from exc

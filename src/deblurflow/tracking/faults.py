@@ -1,7 +1,7 @@
 """What a tracking fault may cost: seconds, one line, and never another workspace's files.
 
 MLflow's defaults retry a dead server for about 4 minutes with a log line per retry, and a
-failing SQL store prints a whole SQLAlchemy traceback. ``Tracker`` (tracking.py) caps the
+failing SQL store prints a whole SQLAlchemy traceback. ``Run`` (tracking/run.py) caps the
 retries, quiets those loggers and reports the failure once, in the one line ``one_line`` keeps.
 """
 
@@ -18,7 +18,7 @@ HTTP_LIMITS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
 }
-# Libraries that log every retry or a whole traceback of a failure that Tracker reports in
+# Libraries that log every retry or a whole traceback of a failure that Run reports in
 # one line of its own.
 NOISY_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "mlflow.store.db.utils")
 

@@ -1,0 +1,130 @@
+"""Issue 23, items 1 and 2: a copied workspace stays in itself, and a stopped `dvc` leaves no
+trainer behind (the trainer stops with its parent, one trainer per checkpoints folder, a
+finished checkpoint is adopted by the next run)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from workspace import BIN, TINY, clean_env, copy_repo, merge, repo_params, run
+
+from deblurflow import tracking
+from deblurflow.models import build_generator, save_generator
+from deblurflow.params import ModelParams
+from deblurflow.tracking.registry import log_generator
+from deblurflow.training.checkpoint import CheckpointError
+from deblurflow.training.guard import LOCK, checkpoint_lock, pid_alive
+
+# --- item 1: a copied workspace never writes the model into the original --------------------
+
+
+def test_a_copied_workspace_logs_no_model_into_the_original(tmp_path, monkeypatch, caplog):
+    from mlflow.tracking import MlflowClient
+
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    copy.mkdir()
+    # `cp -a` of a workspace: its mlflow.db names the original's artifact folder.
+    client = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+    client.create_experiment("deblurflow", artifact_location=(original / "mlartifacts").as_uri())
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(copy))
+    model = ModelParams(generator="resnet", channels=4, res_blocks=1, d_channels=4)
+    save_generator(tmp_path / "best.pt", build_generator(model), model, epoch=1)
+
+    run = tracking.Run()
+    with caplog.at_level(logging.WARNING):
+        run.start("copy", {"a": 1}, {})
+        version = log_generator(run, tmp_path / "best.pt", {"test_psnr": 30.0})
+    assert version is None and not original.exists()  # nothing outside the copy
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and "artifacts are not logged" in warned[0]
+    assert client.search_registered_models() == []
+
+
+# --- item 2: one trainer per checkpoints folder ----------------------------------------------
+
+
+def _dead_pid() -> int:
+    pid = 4_000_000
+    while pid_alive(pid):
+        pid -= 1
+    return pid
+
+
+def test_a_second_trainer_is_refused_naming_the_first(tmp_path):
+    first = os.getppid()  # a live process that is not this one
+    (tmp_path / LOCK).write_text(f"{first}\n")
+    with pytest.raises(CheckpointError) as err, checkpoint_lock(tmp_path):
+        pass
+    assert f"in use by another training (PID {first})" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert (tmp_path / LOCK).read_text() == f"{first}\n"  # the first one's lock is left alone
+
+
+def test_a_stale_lock_of_a_dead_trainer_is_taken_over_and_released(tmp_path):
+    (tmp_path / LOCK).write_text(f"{_dead_pid()}\n")
+    with checkpoint_lock(tmp_path) as lock:
+        assert lock.read_text() == f"{os.getpid()}\n"
+    assert not lock.exists()
+
+
+# --- item 2: SIGTERM to dvc stops the trainer --------------------------------------------------
+
+
+def _trainers(ws: Path) -> list[int]:
+    """PIDs of stages/train.py processes running in ``ws``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if any(part.endswith(b"stages/train.py") for part in cmd) and cwd == str(ws):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (BIN / "dvc").exists(), reason="dvc is not installed next to this Python")
+def test_sigterm_to_dvc_stops_the_trainer_and_the_next_repro_finishes(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    env = clean_env(PYTHONUNBUFFERED="1")
+    slow_train = {"train": {"epochs": 2, "steps_per_epoch": 400, "log_every": 50}}
+    ws = copy_repo(tmp_path / "ws", merge(merge(repo_params(), TINY), slow_train), env)
+    proc = subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=ws, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.time() + 300
+    while not (ws / "models/checkpoints" / LOCK).exists():  # the trainer has started
+        assert proc.poll() is None and time.time() < deadline, "train did not start"
+        time.sleep(0.2)
+    (trainer,) = _trainers(ws)
+    proc.send_signal(signal.SIGTERM)  # what `timeout dvc repro` and a CI cancel send
+    proc.wait(timeout=60)
+    deadline = time.time() + 60
+    while pid_alive(trainer) and time.time() < deadline:
+        time.sleep(0.2)
+    output = proc.stdout.read()  # the trainer wrote into the same pipe
+    assert not pid_alive(trainer), "the trainer outlived dvc"
+    assert "train: stopped by SIGTERM; " in output, output[-3000:]
+    assert not (ws / "models/checkpoints" / LOCK).exists()
+    client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    (killed,) = client.search_runs([client.get_experiment_by_name("deblurflow").experiment_id])
+    assert killed.info.status == "KILLED"
+
+    again = run([str(BIN / "dvc"), "repro"], ws, env)
+    assert "Running stage 'evaluate'" in again
+    assert json.loads((ws / "metrics/eval.json").read_text())["test_psnr"] > 0
+    lock = yaml.safe_load((ws / "dvc.lock").read_text())
+    assert "train" in lock["stages"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from deblurflow import stage
 from deblurflow.params import load_params
+from deblurflow.training import guard  # noqa: F401 - before torch: notes the parent PID
 from deblurflow.training.checkpoint import CheckpointError
 from deblurflow.training.run import TrainPaths, run_stage, stopped_at
 

@@ -18,10 +18,12 @@ import pytest
 import torch
 
 from deblurflow import atomic, stage, tracking
-from deblurflow.models import ModelFileError, load_generator
+from deblurflow.models import ModelFileError, build_generator, load_generator, save_generator
+from deblurflow.params import ModelParams
 from deblurflow.sources import SourceError
 from deblurflow.sources.download import download
 from deblurflow.tracking.faults import one_line
+from deblurflow.tracking.registry import log_generator
 from deblurflow.training.checkpoint import CHECKPOINT_FORMAT
 from deblurflow.training.resume import load_resumable
 
@@ -194,18 +196,26 @@ def test_a_fresh_training_run_marks_the_one_it_supersedes_killed(store, tmp_path
 # --- item 9: a copied workspace never writes artifacts into the original ---------------------
 
 
-def test_copied_store_does_not_write_artifacts_into_the_original(tmp_path, monkeypatch, caplog):
+@pytest.fixture
+def copied_workspace(tmp_path, monkeypatch):
+    """(original, its `cp -a` copy, the copy's MLflow client): the copy's mlflow.db was
+    created by the original workspace, so it names the original's artifact folder."""
     from mlflow.tracking import MlflowClient
 
     original, copy = tmp_path / "original", tmp_path / "copy"
     copy.mkdir()
-    # The copy's mlflow.db was created by the original workspace.
     client = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
     client.create_experiment("deblurflow", artifact_location=(original / "mlartifacts").as_uri())
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(copy))
-    (tmp_path / "eval.json").write_text("{}")
+    return original, copy, client
 
+
+def test_copied_store_does_not_write_artifacts_into_the_original(
+    copied_workspace, tmp_path, caplog
+):
+    original, _, client = copied_workspace
+    (tmp_path / "eval.json").write_text("{}")
     t = tracking.Run()
     with caplog.at_level(logging.WARNING):
         t.start("run", {"a": 1}, {})
@@ -215,6 +225,22 @@ def test_copied_store_does_not_write_artifacts_into_the_original(tmp_path, monke
     assert client.get_run(t.run_id).data.metrics == {"test_psnr": 30.0}
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warned) == 1 and "copied or moved workspace" in warned[0]
+
+
+def test_a_copied_workspace_logs_no_model_into_the_original(copied_workspace, tmp_path, caplog):
+    """Issue 23 item 1: evaluate's log_model wrote best.pt, MLmodel and code/ into the
+    original's mlartifacts/; the copy now skips the model, with the same one warning."""
+    original, _, client = copied_workspace
+    model = ModelParams(generator="resnet", channels=4, res_blocks=1, d_channels=4)
+    save_generator(tmp_path / "best.pt", build_generator(model), model, epoch=1)
+    run = tracking.Run()
+    with caplog.at_level(logging.WARNING):
+        run.start("copy", {"a": 1}, {})
+        version = log_generator(run, tmp_path / "best.pt", {"test_psnr": 30.0})
+    assert version is None and not original.exists()  # nothing outside the copy
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and "artifacts are not logged" in warned[0]
+    assert client.search_registered_models() == []
 
 
 # --- item 8: a refused resume names the keys and values that changed --------------------------

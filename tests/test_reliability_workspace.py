@@ -1,11 +1,10 @@
-"""Issue 23, items 1 and 2: a copied workspace stays in itself, and a stopped `dvc` leaves no
-trainer behind (the trainer stops with its parent, one trainer per checkpoints folder, a
-finished checkpoint is adopted by the next run)."""
+"""Issue 23, item 2: a stopped `dvc` leaves no trainer behind (the trainer stops with its
+parent, one trainer per checkpoints folder; a finished checkpoint is adopted by the next run:
+tests/test_training.py). Item 1 (a copied workspace) is in tests/test_reliability.py."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -16,38 +15,8 @@ import pytest
 import yaml
 from workspace import BIN, TINY, clean_env, copy_repo, merge, repo_params, run
 
-from deblurflow import tracking
-from deblurflow.models import build_generator, save_generator
-from deblurflow.params import ModelParams
-from deblurflow.tracking.registry import log_generator
 from deblurflow.training.checkpoint import CheckpointError
 from deblurflow.training.guard import LOCK, checkpoint_lock, pid_alive
-
-# --- item 1: a copied workspace never writes the model into the original --------------------
-
-
-def test_a_copied_workspace_logs_no_model_into_the_original(tmp_path, monkeypatch, caplog):
-    from mlflow.tracking import MlflowClient
-
-    original, copy = tmp_path / "original", tmp_path / "copy"
-    copy.mkdir()
-    # `cp -a` of a workspace: its mlflow.db names the original's artifact folder.
-    client = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
-    client.create_experiment("deblurflow", artifact_location=(original / "mlartifacts").as_uri())
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("DVC_ROOT", str(copy))
-    model = ModelParams(generator="resnet", channels=4, res_blocks=1, d_channels=4)
-    save_generator(tmp_path / "best.pt", build_generator(model), model, epoch=1)
-
-    run = tracking.Run()
-    with caplog.at_level(logging.WARNING):
-        run.start("copy", {"a": 1}, {})
-        version = log_generator(run, tmp_path / "best.pt", {"test_psnr": 30.0})
-    assert version is None and not original.exists()  # nothing outside the copy
-    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(warned) == 1 and "artifacts are not logged" in warned[0]
-    assert client.search_registered_models() == []
-
 
 # --- item 2: one trainer per checkpoints folder ----------------------------------------------
 
@@ -106,10 +75,15 @@ def test_sigterm_to_dvc_stops_the_trainer_and_the_next_repro_finishes(tmp_path):
     proc = subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=ws, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.time() + 300
-    while not (ws / "models/checkpoints" / LOCK).exists():  # the trainer has started
+    while not _trainers(ws):
         assert proc.poll() is None and time.time() < deadline, "train did not start"
         time.sleep(0.2)
     (trainer,) = _trainers(ws)
+    deadline = time.time() + 120
+    while not (ws / "models/checkpoints/mlflow_run.json").exists():  # its MLflow run started
+        assert time.time() < deadline, "the trainer started no MLflow run"
+        time.sleep(0.2)
+    assert (ws / "models/checkpoints" / LOCK).read_text() == f"{trainer}\n"
     proc.send_signal(signal.SIGTERM)  # what `timeout dvc repro` and a CI cancel send
     proc.wait(timeout=60)
     deadline = time.time() + 60

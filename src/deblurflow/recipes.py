@@ -31,7 +31,7 @@ class Recipe:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# Settings every recipe states, so no params.yaml demo default (NAFNet, AdamW, cosine,
+# Settings every recipe states, so no params.yaml demo default (halfres, AdamW, cosine,
 # Charbonnier...) leaks into a paper row.
 _COMMON = {
     "train.lambda_fft": 0.0, "train.warmup_steps": 0, "train.weight_decay": 0.0,

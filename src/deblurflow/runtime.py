@@ -5,10 +5,10 @@ DDP helpers and the benchmarks, so they all follow the same policy: CUDA when av
 autocast, channels_last, TF32, cuDNN autotuning); else the CPU, in bf16 autocast with
 channels_last where the CPU has native bf16 (AMX or AVX512-BF16), fp32 elsewhere.
 
-Why bf16 on such CPUs: measured with ``bench/precision.py`` on a 2-core Intel Xeon with AMX, a
-training step runs 1.32x (NAFNet-16) and 1.39x (ResNet-16) as fast as fp32, and a 640x360
-frame 1.66x and 1.51x, while 800 equal training steps end within 0.01 dB of fp32 (BENCHMARKS.md).
-oneDNN's bf16 kernels want channels_last there; in fp32 it does not pay (ResNet inference 0.81x).
+Why bf16 on such CPUs: measured with ``bench/precision.py`` on a 2-core Intel Xeon with AMX,
+the default halfres generator's training step runs 2.73x as fast as fp32 and a 640x360 frame
+4.09x (bf16 with channels_last, which oneDNN's bf16 kernels want), at a cost of -0.11 dB of
+validation PSNR after 800 equal training steps (BENCHMARKS.md, CHANGELOG.md).
 """
 
 from __future__ import annotations

@@ -19,11 +19,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .checkpoint import CheckpointError
-
 log = logging.getLogger(__name__)
 
 LOCK = "train.lock"
+#: the parent process when this module was first imported: the stage script imports it before
+#: torch, so a parent that dies during the seconds of torch's import is noticed too
+PARENT_AT_START = os.getppid()
 
 
 def pid_alive(pid: int) -> bool:
@@ -47,6 +48,8 @@ def _holder(path: Path) -> int | None:
 @contextlib.contextmanager
 def checkpoint_lock(ckpt_dir: Path) -> Iterator[Path]:
     """Hold ``ckpt_dir/train.lock`` while inside; CheckpointError when a live trainer holds it."""
+    from .checkpoint import CheckpointError  # torch: not at import (see PARENT_AT_START)
+
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     path = ckpt_dir / LOCK
     for _ in range(3):  # a stale lock is removed, then taken as if it were never there
@@ -79,9 +82,9 @@ def checkpoint_lock(ckpt_dir: Path) -> Iterator[Path]:
 class ParentWatch:
     """While inside, SIGTERM to this process once its parent process has gone away."""
 
-    def __init__(self, interval_s: float = 1.0) -> None:
+    def __init__(self, interval_s: float = 1.0, parent: int = PARENT_AT_START) -> None:
         self.interval_s = interval_s
-        self.parent = os.getppid()
+        self.parent = parent
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="parent-watch", daemon=True)
 
@@ -93,7 +96,7 @@ class ParentWatch:
                 return
 
     def __enter__(self) -> ParentWatch:
-        if self.parent != 1:  # started by init itself: nothing to outlive
+        if self.parent != 1:  # started by init itself (or orphaned before we looked): no watch
             self._thread.start()
         return self
 

@@ -50,7 +50,8 @@ def run_stage(params: Params, paths: TrainPaths, argv: list[str]) -> int:
     """The whole train stage; relaunches itself under torchrun when ``train.devices`` > 1."""
     tp = params.train
     if tp.devices > 1 and "LOCAL_RANK" not in os.environ:
-        return distributed.relaunch(tp.devices, argv)
+        with ParentWatch():  # torchrun's agent passes a SIGTERM on to its workers
+            return distributed.relaunch(tp.devices, argv)
     with distributed.process_group(tp.device) as (rank, world):
         runtime = pick_runtime(tp.device, tp.precision, rank=rank, world_size=world)
         guard = checkpoint_lock(paths.checkpoints) if runtime.is_main else contextlib.nullcontext()

@@ -1,0 +1,197 @@
+"""Learning curve and generalisation gap: gain on training frames, the test split and real pairs.
+
+One run per prepared folder (a train set), from scratch with the same seed: the generator
+(halfres by default; ``--channels``/``--blocks`` for a larger one) trains with the pipeline's
+pixel loss (Charbonnier), AdamW 2e-3 (0.9, 0.9), 100 warm-up steps then a CONSTANT learning
+rate (``--anneal N``: cosine down to 1% over the last N steps, for a model to keep), batches
+of 8 random 64x64 crops with flips, bf16 autocast + channels_last where the
+runtime picks them. At every ``--steps`` milestone it scores a moving average of the weights
+(over about the last tenth of the steps, at most ~1000), like the evaluate stage (PSNR of
+whole frames, with the blurred input's score and the gain):
+
+- ``train``: the first ``--train-frames`` frames of the training split (what it learns from);
+- ``test``: the sample's test split (photos no training sequence shows);
+- ``real``: the real GoPro pairs at ``--real-size`` px wide.
+
+train - test is the generalisation gap; test - real is the gap to real blur. A constant rate
+makes every milestone a point of one curve (a cosine schedule ends each run differently); the
+GAN term (weight 0.01 in the default recipe) is left out. Steps, not seconds, are the budget,
+so a busy machine changes the times and not the curve.
+
+    .venv/bin/python bench/learning_curve.py --data old=PREPARED_A new=PREPARED_B \\
+        --steps 500 1000 2000 4000 8000 --json curve.json --plot docs/learning_curve.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import common
+import torch
+from torch.optim.swa_utils import AveragedModel
+
+from deblurflow.evaluation import TestSplit, evaluate, evaluate_real, load_test_split
+from deblurflow.losses import charbonnier_loss
+from deblurflow.models import HalfResGenerator, load_generator, save_generator
+from deblurflow.params import ModelParams
+from deblurflow.prepared import load_split
+from deblurflow.runtime import pick_runtime
+from deblurflow.training.pairs import PairStore
+
+LR, WARMUP, BATCH, CROP, EMA_DECAY = 2e-3, 100, 8, 64, 0.999
+
+
+def _tail_average(avg: torch.Tensor, new: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """Exponential average whose window grows with the step count n (n/10, at most 1000)."""
+    rate = max(1.0 - EMA_DECAY, 1.0 / (1.0 + float(n) / 10.0))
+    return avg + (new - avg) * rate
+
+
+def score(generator, splits: dict[str, TestSplit], real: Path, size: int, runtime) -> dict:
+    """{name: (model PSNR, input PSNR)} for the frame splits and the real pairs."""
+    out = {}
+    for name, split in splits.items():
+        s, _ = evaluate(generator, split, runtime, samples=0, key=name)
+        base = "" if name == "test" else f"{name}_"
+        out[name] = (s[f"{name}_psnr"], s[f"{base}input_psnr"])
+    if real.is_dir():
+        s, _ = evaluate_real(generator, [real], size, runtime)
+        out["real"] = (s["real_psnr"], s["real_input_psnr"])
+    generator.train()
+    return out
+
+
+def curve(label: str, data: Path, args, runtime) -> list[dict]:
+    """Train one generator on ``data`` and score it at every milestone."""
+    blur, sharp = load_split(data, "train")
+    store = PairStore(blur, sharp, runtime)
+    n = min(args.train_frames, len(blur))
+    splits = {
+        "train": TestSplit(blur[:n], sharp[:n], [("", "")] * n),
+        "test": load_test_split(data),
+    }
+    torch.manual_seed(args.seed)
+    generator = runtime.place(HalfResGenerator(args.channels, args.blocks))
+    step = 0
+    if args.init is not None:  # go on from a saved run (a fresh optimiser, warmed up again)
+        saved, info = load_generator(args.init)
+        generator.load_state_dict(saved.state_dict())
+        step = int(info.get("steps", 0))
+    opt = torch.optim.AdamW(generator.parameters(), LR, betas=(0.9, 0.9))
+    # What is scored and kept: a moving average of the weights over about the last tenth of
+    # the steps (at most ~1000). At a constant rate the raw weights jump by tenths of a dB from
+    # one milestone to the next; the average is close to what annealing would settle on.
+    ema = AveragedModel(generator, avg_fn=_tail_average)
+    rng = torch.Generator().manual_seed(args.seed + step)
+    generator.train()
+    rows, first, t0 = [], step, time.perf_counter()
+    last = max(args.steps)
+    for milestone in sorted(m for m in args.steps if m > step):
+        while step < milestone:
+            scale = min(1.0, (step - first + 1) / WARMUP)
+            if step >= last - args.anneal:  # the last --anneal steps: cosine down to 1%
+                share = (step - (last - args.anneal)) / args.anneal
+                scale *= 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * share))
+            for group in opt.param_groups:
+                group["lr"] = LR * scale
+            index = torch.randint(len(store), (BATCH,), generator=rng)
+            b, s = store.crops(index, (CROP, CROP), rng)
+            if runtime.channels_last:
+                b = b.contiguous(memory_format=torch.channels_last)
+            with runtime.autocast():
+                out = generator(b)
+            loss = charbonnier_loss(out.float(), s)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            ema.update_parameters(generator)
+            step += 1
+        scores = score(ema.module, splits, args.real, args.real_size, runtime)
+        row = {"train_set": label, "steps": step, "seconds": time.perf_counter() - t0}
+        for name, (psnr, inp) in scores.items():
+            row[name] = {"psnr": psnr, "input": inp, "gain": psnr - inp}
+        rows.append(row)
+        if args.save:  # every milestone: a stopped run keeps its latest weights
+            model = ModelParams(generator="halfres", channels=args.channels, res_blocks=args.blocks)
+            save_generator(args.save / f"{label}.pt", ema.module, model, steps=step)
+        print(
+            f"{label:10} {step:7d} {row['seconds']:8.0f}  "
+            + "  ".join(
+                f"{k} {row[k]['psnr']:6.2f} ({row[k]['input']:5.2f}) {row[k]['gain']:+5.2f}"
+                for k in ("train", "test", "real")
+                if k in row
+            ),
+            flush=True,
+        )
+    return rows
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label in dict.fromkeys(r["train_set"] for r in rows):
+        mine = [r for r in rows if r["train_set"] == label]
+        for key, style in (("train", ":"), ("test", "--"), ("real", "-")):
+            if key in mine[0]:
+                ax.plot(
+                    [r["steps"] for r in mine],
+                    [r[key]["gain"] for r in mine],
+                    style,
+                    marker="o",
+                    label=f"{label}: {key}",
+                )
+    ax.set_xscale("log")
+    ax.set_xlabel("training steps (batches of 8 crops of 64x64)")
+    ax.set_ylabel("PSNR gain over the blurred input (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", nargs="+", required=True, help="LABEL=PREPARED_DIR per train set")
+    ap.add_argument("--steps", type=int, nargs="+", default=[500, 1000, 2000, 4000])
+    ap.add_argument("--channels", type=int, default=64)
+    ap.add_argument("--blocks", type=int, default=4)
+    ap.add_argument("--train-frames", type=int, default=20)
+    ap.add_argument("--real", type=Path, default=common.REPO / "data/real/gopro-real")
+    ap.add_argument("--real-size", type=int, default=640)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--anneal", type=int, default=0, help="cosine-anneal over the last N steps (0 = none)"
+    )
+    ap.add_argument("--init", type=Path, help="continue from this generator file (its steps)")
+    ap.add_argument("--json", type=Path, help="write every row here")
+    ap.add_argument("--plot", type=Path, help="draw the curves into this PNG")
+    ap.add_argument(
+        "--save", type=Path, help="keep each run's latest generator file here (LABEL.pt)"
+    )
+    args = ap.parse_args()
+    runtime = pick_runtime()
+    print(
+        f"device: {common.describe_device(runtime.device)} ({runtime.describe()}); halfres "
+        f"{args.channels}x{args.blocks}; PSNR dB (input) gain per split"
+    )
+    rows = []
+    for item in args.data:
+        label, _, folder = item.partition("=")
+        rows += curve(label, Path(folder), args, runtime)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    if args.plot:
+        plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()

@@ -137,16 +137,23 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for label in dict.fromkeys(r["train_set"] for r in rows):
-        mine = [r for r in rows if r["train_set"] == label]
-        for key, style in (("train", ":"), ("test", "--"), ("real", "-")):
+    labels = list(dict.fromkeys(r["train_set"] for r in rows))
+    for colour, label in zip(("C0", "C1", "C2", "C3", "C4"), labels):
+        mine = sorted((r for r in rows if r["train_set"] == label), key=lambda r: r["steps"])
+        for key, style, name in (
+            ("train", ":", "training frames"),
+            ("test", "--", "test split"),
+            ("real", "-", "real GoPro pairs"),
+        ):
             if key in mine[0]:
                 ax.plot(
                     [r["steps"] for r in mine],
                     [r[key]["gain"] for r in mine],
                     style,
+                    color=colour,
                     marker="o",
-                    label=f"{label}: {key}",
+                    markersize=4,
+                    label=f"{label}: {name}",
                 )
     ax.set_xscale("log")
     ax.set_xlabel("training steps (batches of 8 crops of 64x64)")
@@ -160,7 +167,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--data", nargs="+", required=True, help="LABEL=PREPARED_DIR per train set")
+    ap.add_argument("--data", nargs="+", default=[], help="LABEL=PREPARED_DIR per train set")
     ap.add_argument("--steps", type=int, nargs="+", default=[500, 1000, 2000, 4000])
     ap.add_argument("--channels", type=int, default=64)
     ap.add_argument("--blocks", type=int, default=4)
@@ -177,7 +184,13 @@ def main() -> None:
     ap.add_argument(
         "--save", type=Path, help="keep each run's latest generator file here (LABEL.pt)"
     )
+    ap.add_argument(
+        "--replot", type=Path, nargs="+", help="only draw --plot from these --json files"
+    )
     args = ap.parse_args()
+    if args.replot:
+        plot([row for f in args.replot for row in json.loads(f.read_text())], args.plot)
+        return
     runtime = pick_runtime()
     print(
         f"device: {common.describe_device(runtime.device)} ({runtime.describe()}); halfres "

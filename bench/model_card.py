@@ -32,7 +32,7 @@ def scores(path: Path, data: Path | None, real: Path, size: int) -> dict[str, fl
     if data is not None:
         test, _ = evaluate(generator, load_test_split(data), runtime, samples=0)
         out.update(test)
-    keep = ("psnr", "ssim", "input_psnr", "input_ssim", "gain_psnr", "gain_ssim", "images")
+    keep = ("psnr", "ssim", "test_", "input_psnr", "input_ssim", "gain_psnr", "gain_ssim", "images")
     return {k: round(v, 4) for k, v in out.items() if k.removeprefix("real_").startswith(keep)}
 
 
@@ -66,7 +66,7 @@ def card(path: Path, info: dict, s: dict, args) -> str:
             f"{model['res_blocks']} residual blocks ({n_params:,} parameters); input and output"
             " RGB in [-1, 1].",
             f"- **Trained on**: {args.trained_on}.",
-            f"- **Recipe**: {args.recipe}",
+            f"- **Recipe**: {args.recipe.rstrip('.')}.",
             f"- **Steps**: {info.get('steps', 'n/a')} (batches of 8 crops of 64x64); "
             f"**CPU time**: {args.hours:.2f} h on {common.describe_device(torch.device('cpu'))}"
             f" ({platform.machine()}), which the other work on the machine slowed: read the "

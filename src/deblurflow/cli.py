@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="deblurflow", description="GAN motion deblurring.")
     ap.add_argument("--version", action="version", version=f"deblurflow {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
+    _add_predict(sub)
+    _add_export(sub)
+    return ap
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
         help="deblur photos with a trained generator",
@@ -181,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=predict)
 
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser(
         "export",
         help="write the generator as ONNX and check it against torch",
@@ -195,7 +203,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("-o", "--output", type=Path, default=Path("models/generator.onnx"))
     e.set_defaults(func=export)
-    return ap
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,6 +99,19 @@ def _say(msg: str) -> None:
     tqdm.write(f"deblurflow: {msg}", file=sys.stderr)
 
 
+def _refusal(job: Job, dest: Path, shared: dict[Path, list[Path]]) -> str:
+    """Why ``job`` must not be written to ``dest`` (another input's name, its own input), or ''."""
+    if dest in shared:
+        others = ", ".join(str(s) for s in shared[dest] if s != job.source)
+        return (
+            f"{others} has the same output name {dest.name}; rename one or deblur them into "
+            "different -o folders"
+        )
+    if dest.resolve() == job.source.resolve():
+        return "the output would replace its input (give another -o or --suffix)"
+    return ""
+
+
 def predict_files(
     run: Runner,
     jobs: list[Job],
@@ -118,19 +131,9 @@ def predict_files(
         for job in bar:
             dest = output_path(job, out_dir, suffix)
             bar.set_postfix_str(job.source.name, refresh=False)
-            if dest in shared:
-                others = ", ".join(str(s) for s in shared[dest] if s != job.source)
-                _say(
-                    f"error: {job.source}: not written: {others} has the same output name "
-                    f"{dest.name}; rename one or deblur them into different -o folders"
-                )
-                outcome.failed += 1
-                continue
-            if dest.resolve() == job.source.resolve():
-                _say(
-                    f"error: {job.source}: not written: the output would replace its input "
-                    "(give another -o or --suffix)"
-                )
+            refusal = _refusal(job, dest, shared)
+            if refusal:
+                _say(f"error: {job.source}: not written: {refusal}")
                 outcome.failed += 1
                 continue
             if dest.exists() and not overwrite:

@@ -357,6 +357,14 @@ def load_cached(name: str, cache: dict[str, np.ndarray]) -> np.ndarray:
     return cache[name]
 
 
+def _train_pools(photos: dict[str, np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(colour photos, texture photos) of the train split: what procedural leaves are made of."""
+    return (
+        [load_cached(p, photos) for p in PHOTOS["train"]],
+        [load_cached(p, photos) for p in TEXTURES["train"]],
+    )
+
+
 def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, dict[str, int]]:
     """Render every sample sequence into out_dir/{train,test}/SEQ/NNNNNN.png.
 
@@ -383,42 +391,23 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
             content = Content()
             if split == "train":  # the test split stays flat, rigid and plain: comparable
                 content = Content(sample.depth_layers, sample.leaf_textures, sample.deform)
+            background = photos[name]
             if split == "train" and _procedural(i, sample.dead_leaves):
                 # A scene of its own stream, 2.5 frames wide: the camera path fits with room.
                 name = "dead_leaves"
+                scene_rng = np.random.default_rng([seed, split_id, 1 + i, 1])
+                size = (round(2.5 * sample.height), round(2.5 * sample.width))
                 background = dead_leaves(
-                    np.random.default_rng([seed, split_id, 1 + i, 1]),
-                    round(2.5 * sample.height),
-                    round(2.5 * sample.width),
-                    [load_cached(p, photos) for p in PHOTOS["train"]],
-                    [load_cached(p, photos) for p in TEXTURES["train"]],
-                    leaf_textures=content.leaf_textures,
+                    scene_rng, *size, *_train_pools(photos), leaf_textures=content.leaf_textures
                 )
-            else:
-                background = photos[name]
             plan = plan_sequence(
-                rng,
-                background,
-                [photos[p] for p in object_names],
-                sample.frames,
-                sample.width,
-                sample.height,
-                content,
-                (
-                    [load_cached(p, photos) for p in PHOTOS["train"]],
-                    [load_cached(p, photos) for p in TEXTURES["train"]],
-                ),
-            )
+                rng, background, [photos[p] for p in object_names], sample.frames,
+                sample.width, sample.height, content, _train_pools(photos),
+            )  # fmt: skip
             seq = f"sample_{split}_{i:02d}"
             for t in range(sample.frames):
                 write_png(out_dir / split / seq / f"{t:06d}.png", render_frame(plan, t))
             counts[split][seq] = sample.frames
-            log.info(
-                "%s/%s: %d frames, %s + %s",
-                split,
-                seq,
-                sample.frames,
-                name,
-                ", ".join(object_names),
-            )
+            log.info("%s/%s: %d frames, %s + %s", split, seq, sample.frames, name,
+                     ", ".join(object_names))  # fmt: skip
     return counts

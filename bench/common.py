@@ -145,3 +145,23 @@ def photo_pairs(n: int, width: int, height: int, seed: int = 0) -> tuple[np.ndar
         kernel /= kernel.sum()
         blur[i] = cv2.filter2D(sharp[i], -1, kernel, borderType=cv2.BORDER_REFLECT)
     return blur, sharp
+
+
+def pixel_step(generator, opt, store, rng, runtime, batch=8, crop=64, rotate90=False, jitter=0.0):
+    """One generator-only training step on random crops of ``store`` (a PairStore): the
+    pipeline's pixel loss (Charbonnier) on ``batch`` crops of ``crop`` x ``crop`` with flips."""
+    import torch
+
+    from deblurflow.losses import charbonnier_loss
+
+    index = torch.randint(len(store), (batch,), generator=rng)
+    blur, sharp = store.crops(index, (crop, crop), rng, rotate90=rotate90, jitter=jitter)
+    if runtime.channels_last:
+        blur = blur.contiguous(memory_format=torch.channels_last)
+    with runtime.autocast():
+        out = generator(blur)
+    loss = charbonnier_loss(out.float(), sharp)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss

@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from deblurflow.evaluation import evaluate, evaluate_real, load_test_split
-from deblurflow.losses import charbonnier_loss
 from deblurflow.models import HalfResGenerator, NAFNetGenerator
 from deblurflow.models.halfres import ResidualBlock
 from deblurflow.prepared import load_split
@@ -120,16 +119,7 @@ def train_for(
         )
         for group in opt.param_groups:
             group["lr"] = lr * scale
-        index = torch.randint(len(store), (batch,), generator=rng)
-        blur, sharp = store.crops(index, (64, 64), rng, rotate90=rotate90, jitter=jitter)
-        if runtime.channels_last:
-            blur = blur.contiguous(memory_format=torch.channels_last)
-        with runtime.autocast():
-            out = generator(blur)
-        loss = charbonnier_loss(out.float(), sharp)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        common.pixel_step(generator, opt, store, rng, runtime, batch, 64, rotate90, jitter)
         steps += 1
     return steps
 

@@ -35,7 +35,6 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from deblurflow.evaluation import TestSplit, evaluate, evaluate_real, load_test_split
-from deblurflow.losses import charbonnier_loss
 from deblurflow.models import HalfResGenerator, load_generator, save_generator
 from deblurflow.params import ModelParams
 from deblurflow.prepared import load_split
@@ -98,16 +97,7 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
                 scale *= 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * share))
             for group in opt.param_groups:
                 group["lr"] = LR * scale
-            index = torch.randint(len(store), (BATCH,), generator=rng)
-            b, s = store.crops(index, (CROP, CROP), rng)
-            if runtime.channels_last:
-                b = b.contiguous(memory_format=torch.channels_last)
-            with runtime.autocast():
-                out = generator(b)
-            loss = charbonnier_loss(out.float(), s)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            common.pixel_step(generator, opt, store, rng, runtime, BATCH, CROP)
             ema.update_parameters(generator)
             step += 1
         scores = score(ema.module, splits, args.real, args.real_size, runtime)

@@ -148,8 +148,22 @@ def ddp_params(batch: int) -> Params:
         log_every=1,
         device="cpu",
         precision="fp32",  # exact: the check is DDP against one process, not bf16 rounding
+        # The seed recipe (Adam 2e-4, L1, constant rate, full adversarial weight): rank-order
+        # float differences in the all-reduced gradients stay well inside the 1e-5 tolerance.
+        optimizer="adam",
+        lr_g=2e-4,
+        lr_d=2e-4,
+        beta1=0.5,
+        beta2=0.999,
+        pixel_loss="l1",
+        schedule="constant",
+        warmup_steps=0,
+        lambda_adv=1.0,
     )
-    return Params(model=ModelParams(channels=4, res_blocks=1, d_channels=4), train=train)
+    # The seed ResNet: its InstanceNorm makes some biases no-ops, which the check must skip, and
+    # its BatchNorm-free generator beside a BatchNorm discriminator covers SyncBatchNorm.
+    model = ModelParams(generator="resnet", channels=4, res_blocks=1, d_channels=4)
+    return Params(model=model, train=train)
 
 
 def train_worker(rank: int, port: int, data: Path, out: Path, batch: int) -> None:

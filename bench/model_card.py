@@ -25,8 +25,7 @@ from deblurflow.models import load_generator
 from deblurflow.runtime import pick_runtime
 
 
-def scores(path: Path, data: Path | None, real: Path, size: int) -> dict[str, float]:
-    generator, _ = load_generator(path)
+def scores(generator, data: Path | None, real: Path, size: int) -> dict[str, float]:
     runtime = pick_runtime("cpu", "fp32")
     out, _ = evaluate_real(generator, [real], size, runtime)
     if data is not None:
@@ -36,12 +35,11 @@ def scores(path: Path, data: Path | None, real: Path, size: int) -> dict[str, fl
     return {k: round(v, 4) for k, v in out.items() if k.removeprefix("real_").startswith(keep)}
 
 
-def card(path: Path, info: dict, s: dict, args) -> str:
+def card(generator, info: dict, s: dict, args) -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=common.REPO
     ).stdout.strip()
     model = info["model"]
-    generator, _ = load_generator(path)
     n_params = sum(p.numel() for p in generator.parameters())
     rows = [
         f"| real GoPro pairs (`data/real/gopro-real`), {args.real_size} px wide | "
@@ -98,10 +96,10 @@ def main() -> None:
     ap.add_argument("--recipe", required=True)
     ap.add_argument("--command", required=True, help="the command that trained it")
     args = ap.parse_args()
-    s = scores(args.model, args.data, args.real, args.real_size)
-    _, info = load_generator(args.model)
+    generator, info = load_generator(args.model)  # read once: scored, then described
+    s = scores(generator, args.data, args.real, args.real_size)
     (args.model.parent / "scores.json").write_text(json.dumps(s, indent=1, sort_keys=True) + "\n")
-    (args.model.parent / "MODEL_CARD.md").write_text(card(args.model, info, s, args))
+    (args.model.parent / "MODEL_CARD.md").write_text(card(generator, info, s, args))
     print(json.dumps(s, indent=1))
 
 

@@ -372,6 +372,7 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
     """
     counts: dict[str, dict[str, int]] = {}
     photos: dict[str, np.ndarray] = {}
+    leaf_pools = _train_pools(photos)  # what every procedural leaf is coloured from
     for split_id, (split, n_sequences) in enumerate(
         (("train", sample.train_sequences), ("test", sample.test_sequences))
     ):
@@ -398,11 +399,11 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
                 scene_rng = np.random.default_rng([seed, split_id, 1 + i, 1])
                 size = (round(2.5 * sample.height), round(2.5 * sample.width))
                 background = dead_leaves(
-                    scene_rng, *size, *_train_pools(photos), leaf_textures=content.leaf_textures
+                    scene_rng, *size, *leaf_pools, leaf_textures=content.leaf_textures
                 )
             plan = plan_sequence(
                 rng, background, [photos[p] for p in object_names], sample.frames,
-                sample.width, sample.height, content, _train_pools(photos),
+                sample.width, sample.height, content, leaf_pools,
             )  # fmt: skip
             seq = f"sample_{split}_{i:02d}"
             for t in range(sample.frames):

@@ -1,4 +1,5 @@
-"""The folder source on real high-frame-rate frames (data/real/highfps-real, 161 gray PNGs, shipped in the repo)."""
+"""The folder source on real high-frame-rate frames (data/real/highfps-real, 161 gray PNGs
+in the repo)."""
 
 from __future__ import annotations
 

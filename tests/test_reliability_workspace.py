@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import yaml
 from workspace import BIN, TINY, clean_env, copy_repo, merge, repo_params, run
 
 from deblurflow.training.checkpoint import CheckpointError
-from deblurflow.training.guard import LOCK, checkpoint_lock, pid_alive
+from deblurflow.training.guard import LOCK, ancestry, checkpoint_lock, pid_alive
 
 # --- item 2: one trainer per checkpoints folder ----------------------------------------------
 
@@ -45,6 +46,47 @@ def test_a_stale_lock_of_a_dead_trainer_is_taken_over_and_released(tmp_path):
     assert not lock.exists()
 
 
+# --- item 2: the trainer stops once the process that started it is gone -----------------------
+
+# A trainer stand-in: watches its ancestry, prints it, and reports the SIGTERM the watch sends.
+_WATCHED = """
+import json, signal, sys, time
+from deblurflow.training.guard import ParentWatch, ancestry
+signal.signal(signal.SIGTERM, lambda *a: (print("SIGTERM", flush=True), sys.exit(143)))
+print(json.dumps(ancestry()), flush=True)
+with ParentWatch(interval_s=0.1):
+    time.sleep(30)
+print("not stopped", flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shell", ["/bin/sh", "/bin/bash"])
+def test_the_watch_sees_through_the_shell_dvc_starts_the_stage_with(tmp_path, shell):
+    """DVC runs a stage as ``$SHELL -c CMD``; dash stays between dvc and the trainer (bash
+    replaces itself), and outlives dvc: the watch must notice dvc itself going away."""
+    script = tmp_path / "watched.py"
+    script.write_text(_WATCHED)
+    # the outer Python plays dvc: starts `$SHELL -c "python watched.py"`, then is killed
+    dvc = subprocess.Popen(
+        [sys.executable, "-c", f"import subprocess; subprocess.run([{shell!r}, '-c', "
+         f"{sys.executable!r} + ' ' + {str(script)!r}])"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    links = [tuple(link) for link in json.loads(dvc.stdout.readline())]
+    assert links[-1][1] == dvc.pid  # the watched chain reaches "dvc" ...
+    assert len(links) == (2 if shell == "/bin/sh" else 1)  # ... through dash, not through bash
+    dvc.kill()
+    dvc.wait()
+    assert dvc.stdout.read().splitlines() == ["SIGTERM"]
+
+
+def test_ancestry_stops_at_the_first_process_that_is_not_a_shell():
+    links = ancestry()
+    assert links[0] == (os.getpid(), os.getppid())
+    assert all(child == parent for (_, parent), (child, _) in zip(links, links[1:]))
+
+
 # --- item 2: SIGTERM to dvc stops the trainer --------------------------------------------------
 
 
@@ -69,8 +111,12 @@ def _trainers(ws: Path) -> list[int]:
 def test_sigterm_to_dvc_stops_the_trainer_and_the_next_repro_finishes(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    env = clean_env(PYTHONUNBUFFERED="1")
-    slow_train = {"train": {"epochs": 2, "steps_per_epoch": 400, "log_every": 50}}
+    # /bin/sh: DVC's shell when SHELL is unset (as on many CI runners); dash keeps itself
+    # between dvc and the trainer, the harder case for the trainer's watch
+    env = clean_env(PYTHONUNBUFFERED="1", SHELL="/bin/sh")
+    # an epoch long enough (over 10 s at 250 crops/s) that training cannot end by itself
+    # between the signal and the watch's next look
+    slow_train = {"train": {"epochs": 2, "steps_per_epoch": 1500, "log_every": 50}}
     ws = copy_repo(tmp_path / "ws", merge(merge(repo_params(), TINY), slow_train), env)
     proc = subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=ws, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip

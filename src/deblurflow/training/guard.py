@@ -4,9 +4,12 @@
   trainer is refused with one line naming it; a lock whose PID is dead (a killed trainer) is
   taken over.
 - ``ParentWatch``: SIGTERM to ``dvc`` (a CI cancel, ``timeout dvc repro``) ends dvc without a
-  word and would leave the trainer running on its own. A thread polls the parent PID and, when
-  the trainer has been handed to another parent, sends itself SIGTERM: the stage then stops as
-  on any SIGTERM (completed epochs saved, MLflow run KILLED, one line).
+  word and would leave the trainer running on its own. DVC starts the stage through ``$SHELL -c``:
+  bash and zsh replace themselves with the command, but dash (``/bin/sh`` on Debian, DVC's
+  shell when ``SHELL`` is unset) stays between dvc and the trainer and outlives dvc. So the watch
+  notes the trainer's ancestry up to the first process that is not a shell and, once any link of
+  it breaks (a process gone or handed to another parent), sends itself SIGTERM: the stage then
+  stops as on any SIGTERM (completed epochs saved, MLflow run KILLED, one line).
 """
 
 from __future__ import annotations
@@ -19,12 +22,48 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+
 log = logging.getLogger(__name__)
 
 LOCK = "train.lock"
-#: the parent process when this module was first imported: the stage script imports it before
-#: torch, so a parent that dies during the seconds of torch's import is noticed too
-PARENT_AT_START = os.getppid()
+#: shells that may stand between dvc and the stage's command (``$SHELL -c CMD``)
+SHELLS = frozenset({"sh", "dash", "bash", "zsh", "ksh", "mksh", "fish"})
+
+
+def ancestry(pid: int | None = None) -> tuple[tuple[int, int], ...]:
+    """``(child, parent)`` links from ``pid`` (this process) up to its first ancestor that is
+    not a shell: ``((pid, sh), (sh, dvc))`` under ``dash -c``, ``((pid, dvc),)`` under bash."""
+    links = []
+    proc = psutil.Process(pid)
+    while True:
+        parent = proc.parent()
+        if parent is None or parent.pid <= 1:  # started (or already orphaned) under init
+            break
+        links.append((proc.pid, parent.pid))
+        try:
+            if parent.name() not in SHELLS:
+                break
+        except psutil.Error:
+            break
+        proc = parent
+    return tuple(links)
+
+
+def _broken(links: tuple[tuple[int, int], ...]) -> tuple[int, int] | None:
+    """The first link whose child is gone or now has another parent."""
+    for child, parent in links:
+        try:
+            if psutil.Process(child).ppid() != parent:
+                return child, parent
+        except psutil.NoSuchProcess:
+            return child, parent
+    return None
+
+
+#: the ancestry when this module was first imported: the stage script imports it before torch,
+#: so a parent that dies during the seconds of torch's import is noticed too
+ANCESTRY_AT_START = ancestry()
 
 
 def pid_alive(pid: int) -> bool:
@@ -48,7 +87,7 @@ def _holder(path: Path) -> int | None:
 @contextlib.contextmanager
 def checkpoint_lock(ckpt_dir: Path) -> Iterator[Path]:
     """Hold ``ckpt_dir/train.lock`` while inside; CheckpointError when a live trainer holds it."""
-    from .checkpoint import CheckpointError  # torch: not at import (see PARENT_AT_START)
+    from .checkpoint import CheckpointError  # torch: not at import (see ANCESTRY_AT_START)
 
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     path = ckpt_dir / LOCK
@@ -80,23 +119,26 @@ def checkpoint_lock(ckpt_dir: Path) -> Iterator[Path]:
 
 
 class ParentWatch:
-    """While inside, SIGTERM to this process once its parent process has gone away."""
+    """While inside, SIGTERM to this process once its parent (or, through shells, the process
+    that started it) has gone away."""
 
-    def __init__(self, interval_s: float = 1.0, parent: int = PARENT_AT_START) -> None:
+    def __init__(
+        self, interval_s: float = 1.0, links: tuple[tuple[int, int], ...] = ANCESTRY_AT_START
+    ) -> None:
         self.interval_s = interval_s
-        self.parent = parent
+        self.links = links
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="parent-watch", daemon=True)
 
     def _watch(self) -> None:
         while not self._stop.wait(self.interval_s):
-            if os.getppid() != self.parent:
-                log.warning("the parent process (PID %d) is gone: stopping training", self.parent)
+            if broken := _broken(self.links):
+                log.warning("the parent process (PID %d) is gone: stopping training", broken[1])
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
 
     def __enter__(self) -> ParentWatch:
-        if self.parent != 1:  # started by init itself (or orphaned before we looked): no watch
+        if self.links:  # none when started by init itself (or orphaned before we looked)
             self._thread.start()
         return self
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from deblurflow.models import HalfResGenerator, ResNetGenerator
-from deblurflow.tiling import deblur_tiled, ramp, tile_starts, torch_runner
+from deblurflow.tiling import deblur_tiled, ramp, self_ensemble, tile_starts, torch_runner
 
 
 @pytest.mark.parametrize(
@@ -166,3 +166,59 @@ def test_tiled_peak_memory_is_bounded_on_a_large_image():
     # activations; the whole frame holds full-resolution activations (~200 MB).
     assert mb["tiled"] < 48, mb
     assert mb["whole"] > 3 * max(mb["tiled"], 16), mb
+
+
+# --- geometric self-ensemble ---------------------------------------------------------------
+
+
+def test_self_ensemble_turns_each_output_back_before_averaging():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (1, 3, 6, 10)).astype(np.float32)
+
+    def shift_right(t):  # not equivariant: every pixel takes its left neighbour's value
+        return np.roll(t, 1, axis=3)
+
+    # The 8 views shift right, left, down and up twice each: the mean of the 4 neighbours.
+    expected = sum(np.roll(x, s, axis=a) for s in (1, -1) for a in (2, 3)) / 4
+    np.testing.assert_allclose(self_ensemble(shift_right)(x), expected, atol=1e-6)
+
+    def add_ramp(t):  # + 0..1 from the left edge to the right one of whatever it is given
+        return t + np.linspace(0, 1, t.shape[3], dtype=np.float32)
+
+    # ramps from each side, twice each: 0.5 everywhere
+    np.testing.assert_allclose(self_ensemble(add_ramp)(x), x + 0.5, atol=1e-6)
+
+
+def test_self_ensemble_of_an_equivariant_model_is_the_model():
+    run = torch_runner(nn.Conv2d(3, 3, 1).eval())  # a 1x1 conv commutes with flips and turns
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 3, 8, 12)).astype(np.float32)
+    ens = self_ensemble(run)
+    np.testing.assert_allclose(ens(x), run(x), atol=1e-5)
+    assert ens.multiple == run.multiple  # tiles still start on the model's grid
+
+
+def test_predict_self_ensemble_writes_the_ensembled_frame(tmp_path):
+    from deblurflow.cli import main
+    from deblurflow.images import read_rgb, write_png
+    from deblurflow.models import build_generator, load_generator, save_generator
+    from deblurflow.params import ModelParams
+
+    params = ModelParams(channels=4, res_blocks=1, d_channels=4)
+    torch.manual_seed(0)
+    g = build_generator(params)
+    with torch.no_grad():
+        for p in g.parameters():
+            p.normal_(0, 0.05)
+    save_generator(tmp_path / "g.pt", g, params)
+    image = np.random.default_rng(2).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    write_png(tmp_path / "a.png", image)
+    for flag, out in (([], "plain"), (["--self-ensemble"], "ens")):
+        args = ["predict", str(tmp_path / "a.png"), "-o", str(tmp_path / out), "-m",
+                str(tmp_path / "g.pt"), "--precision", "fp32", *flag]  # fmt: skip
+        assert main(args) == 0
+    run = torch_runner(load_generator(tmp_path / "g.pt")[0])
+    want = {"plain": deblur_tiled(run, image), "ens": deblur_tiled(self_ensemble(run), image)}
+    for out, frame in want.items():
+        got = read_rgb(tmp_path / out / "a_deblurred.png").astype(int)
+        assert np.abs(got - frame).max() <= 1, out
+    assert np.abs(want["plain"].astype(int) - want["ens"]).mean() > 0.5  # it did something

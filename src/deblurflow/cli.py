@@ -22,7 +22,7 @@ from .images import ImageError
 from .models import ModelFileError, load_generator
 from .predict import collect_inputs, predict_files, summary
 from .runtime import DeviceError, pick_runtime
-from .tiling import Runner, torch_runner
+from .tiling import Runner, self_ensemble, torch_runner
 from .tracking.registry import URI_SCHEMES
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,8 @@ def predict(args: argparse.Namespace) -> int:
         print(f"deblurflow: using {path} ({why})", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="deblurflow-") as tmp:
         run = load_runner(args, Path(tmp))
+        if args.self_ensemble:
+            run = self_ensemble(run)
         outcome = predict_files(
             run, jobs, args.output, args.suffix, args.tile, args.tile_overlap, args.overwrite
         )
@@ -177,6 +179,12 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "--overwrite",
         action="store_true",
         help="replace outputs that already exist (default: keep them, say so, go on)",
+    )
+    p.add_argument(
+        "--self-ensemble",
+        action="store_true",
+        help="average the model over the 8 flips and quarter turns of each image: 8x the "
+        "time, about +0.25 dB on real GoPro photos with the shipped model",
     )
     p.add_argument(
         "--backend",

@@ -114,6 +114,26 @@ def deblur_tiled(run: Runner, image: np.ndarray, tile: int = 0, overlap: int = 0
     return out
 
 
+def self_ensemble(run: Runner) -> Runner:
+    """``run`` averaged over the 8 flips and quarter turns of each tile, each output turned
+    back ("geometric self-ensemble", Lim et al., EDSR, CVPR 2017 workshops, section 4.2):
+    8x the time for a steadier result (BENCHMARKS.md, predict on real photos)."""
+
+    def ensemble(tile: np.ndarray) -> np.ndarray:
+        acc = np.zeros(tile.shape, np.float32)
+        for turns in range(4):
+            for flip in (False, True):
+                x = np.rot90(tile, turns, axes=(2, 3))
+                x = x[..., ::-1] if flip else x
+                y = run(np.ascontiguousarray(x))
+                y = y[..., ::-1] if flip else y
+                acc += np.rot90(y, -turns, axes=(2, 3))
+        return acc / 8.0
+
+    ensemble.multiple = getattr(run, "multiple", 1)  # type: ignore[attr-defined]
+    return ensemble
+
+
 def required_multiple(generator: nn.Module) -> int:
     """H and W the generator runs on without padding of its own (NAFNet: 2**levels)."""
     return math.lcm(MULTIPLE, int(getattr(generator, "multiple", 1)))

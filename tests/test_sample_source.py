@@ -349,3 +349,34 @@ def test_textured_leaves_add_fine_periodic_detail():
         # Two colours mixed: every pixel lies on the segment from a to b.
         np.testing.assert_allclose(tex[..., 1] * 2, tex[..., 0], atol=1e-3)
         assert tex[..., 0].std() > 20  # not flat
+
+
+# A still camera (train split only): only the movers blur.
+def test_a_still_camera_keeps_the_background_and_moves_only_the_movers(photos):
+    moving = S.plan_sequence(np.random.default_rng(3), photos["astronaut"], [photos["coins"]],
+                             12, 160, 90)  # fmt: skip
+    still = S.plan_sequence(np.random.default_rng(3), photos["astronaut"], [photos["coins"]],
+                            12, 160, 90, S.Content(still=True))  # fmt: skip
+    assert np.all(still.camera == moving.camera[0])  # the first pose, held
+    np.testing.assert_array_equal(still.objects[0], moving.objects[0])  # the same mover
+    quiet = [dataclasses.replace(p, noise_sigma=0.0) for p in (moving, still)]
+    (m0, m9), (s0, s9) = ([S.render_frame(p, t).astype(int) for t in (0, 9)] for p in quiet)
+    changed = np.abs(s9 - s0).max(axis=2) > 0
+    assert 0.01 < changed.mean() < 0.4  # the mover's footprint, not the frame
+    assert (np.abs(m9 - m0).max(axis=2) > 0).mean() > 0.9  # a moving camera shifts everything
+    np.testing.assert_array_equal(s0, m0)  # frame 0 is the same picture
+
+
+def test_still_camera_changes_train_sequences_only(tmp_path):
+    plain = dataclasses.replace(SMALL, frames=6, width=96, height=54, train_sequences=3)
+    plain_raw, _ = _render(tmp_path / "plain", seed=0, sample=plain)
+    off_raw, _ = _render(
+        tmp_path / "off", seed=0, sample=dataclasses.replace(plain, still_camera=0.0)
+    )
+    still_raw, _ = _render(tmp_path / "still", seed=0,
+                           sample=dataclasses.replace(plain, still_camera=1.0))  # fmt: skip
+    for split, same in (("test", True), ("train", False)):
+        for seq in sorted(p.name for p in (plain_raw / split).iterdir()):
+            a = (plain_raw / split / seq / "000005.png").read_bytes()
+            assert (off_raw / split / seq / "000005.png").read_bytes() == a
+            assert ((still_raw / split / seq / "000005.png").read_bytes() == a) is same, seq

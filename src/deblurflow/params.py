@@ -45,6 +45,9 @@ class SampleParams:
     #: train sequences: movers change their size and shear over time (deforming, turning
     #: objects) by up to this share (0 = rigid movers)
     deform: float = 0.0
+    #: share of train sequences whose camera stands still: only the movers blur, the rest of
+    #: the frame stays sharp (0 = every camera moves)
+    still_camera: float = 0.0
 
     def __post_init__(self) -> None:
         _check(
@@ -61,6 +64,7 @@ class SampleParams:
         _check(0 <= self.depth_layers <= 4, "data.sample.depth_layers", "must be in [0, 4]")
         _check(0.0 <= self.leaf_textures <= 1.0, "data.sample.leaf_textures", "must be in [0, 1]")
         _check(0.0 <= self.deform <= 0.5, "data.sample.deform", "must be in [0, 0.5]")
+        _check(0.0 <= self.still_camera <= 1.0, "data.sample.still_camera", "must be in [0, 1]")
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,11 @@ sequences (``data.sample.dead_leaves``) look at a procedural dead-leaves scene i
 Train sequences can also have depth (``data.sample.depth_layers``): sparse layers of leaves in
 front of the background, each nearer the camera and so shifted 1.4-3.5x as far as the background
 by the same camera motion (parallax), and movers that deform (``data.sample.deform``: their size
-and shear change over the sequence, as a walking person or a turning car do). The test split is
-always rendered flat and rigid, so its scores stay comparable.
+and shear change over the sequence, as a walking person or a turning car do). A share of them can
+have a still camera (``data.sample.still_camera``): only the movers blur and the rest of the
+frame stays sharp, as in a real frame where one thing moves (GoPro's Flower pair) and a model
+must leave the sharp parts alone. The test split is always rendered flat and rigid with a
+moving camera, so its scores stay comparable.
 
 Speeds are in pixels per frame at 320 px width and scale with the width: GoPro's 7-frame
 averages smear by tens of pixels at 1280 px, i.e. about 3-15 px at 320 px.
@@ -88,6 +91,7 @@ class Content:
     depth_layers: int = 0
     leaf_textures: float = 0.0
     deform: float = 0.0
+    still: bool = False  #: the camera stands still (at its first pose): only the movers blur
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,8 @@ def plan_sequence(
     deforming movers; the draws for them come after all of today's, so a flat plan is unchanged.
     """
     background, camera = _camera(rng, background_photo, frames, width, height)
+    if content.still:  # same draws as a moving camera: the other sequences stay unchanged
+        camera = np.repeat(camera[:1], frames, axis=0)
     sprites = tuple(_sprite(rng, photo, height) for photo in object_photos)
     objects = tuple(_object_path(rng, sprite, frames, width, height) for sprite in sprites)
     # Every frame carries its own sensor noise, as a camera's do: averaging M of them (the
@@ -391,7 +397,10 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
                 load_cached(photo, photos)
             content = Content()
             if split == "train":  # the test split stays flat, rigid and plain: comparable
-                content = Content(sample.depth_layers, sample.leaf_textures, sample.deform)
+                # its own stream: a share of still cameras leaves every other draw as it was
+                still = np.random.default_rng([seed, split_id, 1 + i, 2]).random()
+                content = Content(sample.depth_layers, sample.leaf_textures, sample.deform,
+                                  still=bool(still < sample.still_camera))  # fmt: skip
             background = photos[name]
             if split == "train" and _procedural(i, sample.dead_leaves):
                 # A scene of its own stream, 2.5 frames wide: the camera path fits with room.

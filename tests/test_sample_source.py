@@ -380,3 +380,28 @@ def test_still_camera_changes_train_sequences_only(tmp_path):
             a = (plain_raw / split / seq / "000005.png").read_bytes()
             assert (off_raw / split / seq / "000005.png").read_bytes() == a
             assert ((still_raw / split / seq / "000005.png").read_bytes() == a) is same, seq
+
+
+def test_camera_speed_sets_how_far_the_train_camera_moves(photos):
+    def travel(speeds):
+        rng = np.random.default_rng(5)
+        content = S.Content(camera_speed=speeds)
+        plan = S.plan_sequence(rng, photos["astronaut"], [photos["coins"]], 30, 320, 180, content)
+        return np.linalg.norm(np.diff(plan.camera[:, :2], axis=0), axis=1).mean(), plan
+
+    # one uniform draw u in [0, 1) decides the speed: low + u (high - low), the path's mean
+    # speed per frame (the background is scaled 1:1 to frame pixels)
+    (slow, a), (fast, b) = travel((0.5, 0.5)), travel((3.0, 3.0))
+    assert slow == pytest.approx(0.5, rel=1e-6) and fast == pytest.approx(3.0, rel=1e-6)
+    np.testing.assert_array_equal(a.objects[0], b.objects[0])  # later draws are unchanged
+
+
+def test_camera_speed_changes_train_sequences_only(tmp_path):
+    plain = dataclasses.replace(SMALL, frames=6, width=96, height=54)
+    plain_raw, _ = _render(tmp_path / "plain", seed=0, sample=plain)
+    fast_raw, _ = _render(tmp_path / "fast", seed=0,
+                          sample=dataclasses.replace(plain, camera_speed=(3.0, 4.0)))  # fmt: skip
+    for split, same in (("test", True), ("train", False)):
+        for seq in sorted(p.name for p in (plain_raw / split).iterdir()):
+            a = (plain_raw / split / seq / "000005.png").read_bytes()
+            assert ((fast_raw / split / seq / "000005.png").read_bytes() == a) is same, seq

@@ -48,8 +48,12 @@ class SampleParams:
     #: share of train sequences whose camera stands still: only the movers blur, the rest of
     #: the frame stays sharp (0 = every camera moves)
     still_camera: float = 0.0
+    #: train sequences: the range the mean camera speed is drawn from, in px per 240 fps frame
+    #: at 320 px width (scaled with the width); a 7-frame average smears about 6x that
+    camera_speed: tuple[float, float] = (0.3, 2.0)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "camera_speed", tuple(self.camera_speed))
         _check(
             self.train_sequences >= 2,
             "data.sample.train_sequences",
@@ -65,6 +69,12 @@ class SampleParams:
         _check(0.0 <= self.leaf_textures <= 1.0, "data.sample.leaf_textures", "must be in [0, 1]")
         _check(0.0 <= self.deform <= 0.5, "data.sample.deform", "must be in [0, 0.5]")
         _check(0.0 <= self.still_camera <= 1.0, "data.sample.still_camera", "must be in [0, 1]")
+        lo_hi = self.camera_speed
+        _check(
+            len(lo_hi) == 2 and 0.0 <= lo_hi[0] <= lo_hi[1] <= 10.0,
+            "data.sample.camera_speed",
+            "must be [low, high] with 0 <= low <= high <= 10 (px per frame at 320 px)",
+        )
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ class Content:
     leaf_textures: float = 0.0
     deform: float = 0.0
     still: bool = False  #: the camera stands still (at its first pose): only the movers blur
+    camera_speed: tuple[float, float] = CAMERA_SPEED  #: mean speed range, px/frame at 320 px
 
 
 @dataclass(frozen=True)
@@ -164,11 +165,16 @@ def _resize(image: np.ndarray, zoom: float) -> np.ndarray:
 
 
 def _camera(
-    rng: np.random.Generator, photo: np.ndarray, frames: int, width: int, height: int
+    rng: np.random.Generator,
+    photo: np.ndarray,
+    frames: int,
+    width: int,
+    height: int,
+    speeds: tuple[float, float] = CAMERA_SPEED,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scale the photo to cover the whole trajectory; return (background, camera (T, 3))."""
     scale = width / REFERENCE_WIDTH
-    speed = rng.uniform(*CAMERA_SPEED) * scale
+    speed = rng.uniform(*speeds) * scale  # one draw whatever the range: later draws stay put
     xy = _smooth_path(rng, frames, 2) * speed
     corner_speed = rng.uniform(*ROTATION_SHARE) * speed
     theta = _smooth_path(rng, frames, 1)[:, 0] * corner_speed / (0.5 * math.hypot(width, height))
@@ -261,7 +267,7 @@ def plan_sequence(
     content adds depth layers (leaves coloured from leaf_photos = (colour, texture) photos) and
     deforming movers; the draws for them come after all of today's, so a flat plan is unchanged.
     """
-    background, camera = _camera(rng, background_photo, frames, width, height)
+    background, camera = _camera(rng, background_photo, frames, width, height, content.camera_speed)
     if content.still:  # same draws as a moving camera: the other sequences stay unchanged
         camera = np.repeat(camera[:1], frames, axis=0)
     sprites = tuple(_sprite(rng, photo, height) for photo in object_photos)
@@ -400,7 +406,8 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
                 # its own stream: a share of still cameras leaves every other draw as it was
                 still = np.random.default_rng([seed, split_id, 1 + i, 2]).random()
                 content = Content(sample.depth_layers, sample.leaf_textures, sample.deform,
-                                  still=bool(still < sample.still_camera))  # fmt: skip
+                                  still=bool(still < sample.still_camera),
+                                  camera_speed=sample.camera_speed)  # fmt: skip
             background = photos[name]
             if split == "train" and _procedural(i, sample.dead_leaves):
                 # A scene of its own stream, 2.5 frames wide: the camera path fits with room.

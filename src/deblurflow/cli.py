@@ -183,8 +183,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--self-ensemble",
         action="store_true",
-        help="average the model over the 8 flips and quarter turns of each image: 8x the "
-        "time, about +0.25 dB on real GoPro photos with the shipped model",
+        help="average the model over the 8 flips and quarter turns of each image: about 7x "
+        "the time, +0.26 dB on the real GoPro pairs with the shipped model",
     )
     p.add_argument(
         "--backend",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import common  # noqa: F401 - puts src/ on the path
+import common
 import cv2
 import numpy as np
 
@@ -26,23 +26,7 @@ ANGLES = np.deg2rad(np.arange(0, 180, 15))
 PATCH = 64
 
 
-def line_kernel(length: int, angle: float) -> np.ndarray:
-    """A normalised straight line of ``length`` px at ``angle`` (bilinear splats)."""
-    size = length + 2
-    k = np.zeros((size, size), np.float32)
-    c = (size - 1) / 2
-    for t in np.linspace(-(length - 1) / 2, (length - 1) / 2, 4 * length):
-        x, y = c + t * np.cos(angle), c + t * np.sin(angle)
-        x0, y0 = int(np.floor(x)), int(np.floor(y))
-        fx, fy = x - x0, y - y0
-        for xx, yy, w in ((x0, y0, (1 - fx) * (1 - fy)), (x0 + 1, y0, fx * (1 - fy)),
-                          (x0, y0 + 1, (1 - fx) * fy), (x0 + 1, y0 + 1, fx * fy)):  # fmt: skip
-            if 0 <= xx < size and 0 <= yy < size:
-                k[yy, xx] += w
-    return k / k.sum()
-
-
-KERNELS = [(1, None)] + [(n, line_kernel(n, a)) for n in LENGTHS for a in ANGLES]
+KERNELS = [(1, None)] + [(n, common.line_kernel(n, a)) for n in LENGTHS for a in ANGLES]
 
 
 def extents(sharp: np.ndarray, blur: np.ndarray) -> list[int]:

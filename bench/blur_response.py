@@ -23,6 +23,7 @@ import common
 import cv2
 import numpy as np
 
+from deblurflow.blur import blur_from_linear, srgb_to_linear_lut, to_linear
 from deblurflow.evaluation import load_real_pairs, load_test_split
 from deblurflow.metrics import psnr
 from deblurflow.models import load_generator
@@ -33,22 +34,10 @@ ANGLES = (0.0, 60.0, 120.0)
 GAMMA = 2.2
 
 
-def line_kernel(length: int, angle_deg: float) -> np.ndarray:
-    """A straight motion kernel ``length`` px long (1 = no blur), sub-sampled along the line."""
-    size = length + 2
-    kernel = np.zeros((size, size))
-    c = (size - 1) / 2
-    dx, dy = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
-    for t in np.linspace(-(length - 1) / 2, (length - 1) / 2, 8 * length):
-        kernel[round(c + t * dy), round(c + t * dx)] += 1
-    return kernel / kernel.sum()
-
-
 def blur_linear(sharp: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """uint8 RGB blurred by ``kernel`` in linear light."""
-    light = (sharp.astype(np.float64) / 255.0) ** GAMMA
-    out = cv2.filter2D(light, -1, kernel, borderType=cv2.BORDER_REFLECT)
-    return np.clip(np.round(out ** (1 / GAMMA) * 255.0), 0, 255).astype(np.uint8)
+    """uint8 RGB blurred by ``kernel`` in linear light, encoded as synthesize encodes."""
+    light = to_linear(sharp, srgb_to_linear_lut(GAMMA))
+    return blur_from_linear([cv2.filter2D(light, -1, kernel, borderType=cv2.BORDER_REFLECT)], GAMMA)
 
 
 def response(run, frames: list[np.ndarray], length: int) -> tuple[float, float]:
@@ -56,7 +45,7 @@ def response(run, frames: list[np.ndarray], length: int) -> tuple[float, float]:
     pairs = []
     for sharp in frames:
         for angle in ANGLES:
-            blurred = blur_linear(sharp, line_kernel(length, angle))
+            blurred = blur_linear(sharp, common.line_kernel(length, math.radians(angle)))
             pairs.append((psnr(sharp, blurred), psnr(sharp, deblur_tiled(run, blurred))))
     return tuple(float(np.mean(col)) for col in zip(*pairs))
 

@@ -165,3 +165,19 @@ def pixel_step(generator, opt, store, rng, runtime, batch=8, crop=64, rotate90=F
     loss.backward()
     opt.step()
     return loss
+
+
+def line_kernel(length: int, angle: float) -> np.ndarray:
+    """A normalised straight line of ``length`` px at ``angle`` radians (bilinear splats)."""
+    size = length + 2
+    k = np.zeros((size, size), np.float32)
+    c = (size - 1) / 2
+    for t in np.linspace(-(length - 1) / 2, (length - 1) / 2, 4 * length):
+        x, y = c + t * np.cos(angle), c + t * np.sin(angle)
+        x0, y0 = int(np.floor(x)), int(np.floor(y))
+        fx, fy = x - x0, y - y0
+        for xx, yy, w in ((x0, y0, (1 - fx) * (1 - fy)), (x0 + 1, y0, fx * (1 - fy)),
+                          (x0, y0 + 1, (1 - fx) * fy), (x0 + 1, y0 + 1, fx * fy)):  # fmt: skip
+            if 0 <= xx < size and 0 <= yy < size:
+                k[yy, xx] += w
+    return k / k.sum()

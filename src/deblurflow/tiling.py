@@ -117,7 +117,8 @@ def deblur_tiled(run: Runner, image: np.ndarray, tile: int = 0, overlap: int = 0
 def self_ensemble(run: Runner) -> Runner:
     """``run`` averaged over the 8 flips and quarter turns of each tile, each output turned
     back ("geometric self-ensemble", Lim et al., EDSR, CVPR 2017 workshops, section 4.2):
-    8x the time for a steadier result (BENCHMARKS.md, predict on real photos)."""
+    8 passes (about 7x the time) for a steadier result (BENCHMARKS.md, self-ensemble on real
+    photos)."""
 
     def ensemble(tile: np.ndarray) -> np.ndarray:
         acc = np.zeros(tile.shape, np.float32)

@@ -181,3 +181,27 @@ def line_kernel(length: int, angle: float) -> np.ndarray:
             if 0 <= xx < size and 0 <= yy < size:
                 k[yy, xx] += w
     return k / k.sum()
+
+
+def estimate_kernel(sharp: np.ndarray, blurred: np.ndarray, size: int = 31, lam: float = 1e-2):
+    """The blur kernel k (size x size, >= 0, sum 1) with ``blurred ~ sharp * k``, from a pair
+    of float grey images in linear light: regularised least squares on both image gradients
+    (Fourier domain, a Hann window against edge effects, ``lam`` times the mean gradient power
+    as the Tikhonov weight), then negative and faint (< 15% of the peak: noise) taps dropped. Apply it
+    with ``cv2.filter2D(sharp, -1, k[::-1, ::-1])`` (filter2D correlates)."""
+    h, w = sharp.shape
+    num = np.zeros((2 * h, 2 * w), np.complex128)
+    den = np.zeros((2 * h, 2 * w))
+    window = np.outer(np.hanning(h - 1), np.hanning(w - 1))
+    for axis in (0, 1):
+        ds = np.diff(sharp, axis=axis)[: h - 1, : w - 1] * window
+        db = np.diff(blurred, axis=axis)[: h - 1, : w - 1] * window
+        fs, fb = np.fft.fft2(ds, (2 * h, 2 * w)), np.fft.fft2(db, (2 * h, 2 * w))
+        num += np.conj(fs) * fb
+        den += np.abs(fs) ** 2
+    k = np.fft.fftshift(np.real(np.fft.ifft2(num / (den + lam * den.mean()))))
+    r = size // 2
+    k = k[h - r : h + r + 1, w - r : w + r + 1]
+    k = np.clip(k, 0.0, None)
+    k[k < 0.15 * k.max()] = 0.0
+    return (k / k.sum()).astype(np.float32)

@@ -187,8 +187,8 @@ def estimate_kernel(sharp: np.ndarray, blurred: np.ndarray, size: int = 31, lam:
     """The blur kernel k (size x size, >= 0, sum 1) with ``blurred ~ sharp * k``, from a pair
     of float grey images in linear light: regularised least squares on both image gradients
     (Fourier domain, a Hann window against edge effects, ``lam`` times the mean gradient power
-    as the Tikhonov weight), then negative and faint (< 15% of the peak: noise) taps dropped. Apply it
-    with ``cv2.filter2D(sharp, -1, k[::-1, ::-1])`` (filter2D correlates)."""
+    as the Tikhonov weight), then negative and faint (< 15% of the peak: noise) taps dropped.
+    Apply it with ``cv2.filter2D(sharp, -1, k[::-1, ::-1])`` (filter2D correlates)."""
     h, w = sharp.shape
     num = np.zeros((2 * h, 2 * w), np.complex128)
     den = np.zeros((2 * h, 2 * w))

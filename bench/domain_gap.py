@@ -122,8 +122,7 @@ def main() -> None:
     print("| row | " + " | ".join(names) + " | mean gain |")
     print("|---|" + "---|" * len(names) + "---:|")
     for label, scores in rows.items():
-        cells = [f"{scores[n][0]:.2f} -> {scores[n][1]:.2f} (**{scores[n][1] - scores[n][0]:+.2f}**)"
-                 for n in names]  # fmt: skip
+        cells = [f"{b:.2f} -> {m:.2f} (**{m - b:+.2f}**)" for b, m in (scores[n] for n in names)]
         mean = np.mean([scores[n][1] - scores[n][0] for n in names])
         print(f"| {label} | " + " | ".join(cells) + f" | **{mean:+.2f}** |", flush=True)
     print("resid (sharp x real kernels against the real blurred frame): "

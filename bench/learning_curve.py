@@ -14,17 +14,27 @@ whole frames, with the blurred input's score and the gain):
 - ``real``: the real GoPro pairs at ``--real-size`` px wide.
 
 train - test is the generalisation gap; test - real is the gap to real blur. A constant rate
-makes every milestone a point of one curve (a cosine schedule ends each run differently); the
-GAN term (weight 0.01 in the default recipe) is left out. Steps, not seconds, are the budget,
-so a busy machine changes the times and not the curve.
+makes every milestone a point of one curve (a cosine schedule ends each run differently).
+Without ``--gan`` the GAN term (weight 0.01 in the default recipe) is left out; with ``--gan``
+every step is the pipeline's own GAN step (``training.step.gan_step``: the discriminator, the
+losses, both optimisers and the batch and crop of ``--params``, the default recipe), still at
+a constant rate after the warm-up. Steps, not seconds, are the budget, so a busy machine
+changes the times and not the curve.
+
+A long run keeps its whole state (both networks, optimisers, the weights' average, the random
+stream and the rows so far) in ``--save``/LABEL.state.pt at every milestone; ``--resume`` goes
+on from there, so a killed run loses at most one milestone's steps and gives the same curve.
 
     .venv/bin/python bench/learning_curve.py --data old=PREPARED_A new=PREPARED_B \\
         --steps 500 1000 2000 4000 8000 --json curve.json --plot docs/learning_curve.png
+    .venv/bin/python bench/learning_curve.py --gan --data gan=data/prepared --save models/curve \\
+        --resume --steps 6000 24000 72000 144000 --json curve-gan.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import time
@@ -34,12 +44,16 @@ import common
 import torch
 from torch.optim.swa_utils import AveragedModel
 
+from deblurflow.atomic import atomic_path
 from deblurflow.evaluation import TestSplit, evaluate, evaluate_real, load_test_split
+from deblurflow.losses import build_losses
 from deblurflow.models import HalfResGenerator, load_generator, save_generator
-from deblurflow.params import ModelParams
+from deblurflow.params import ModelParams, load_params
 from deblurflow.prepared import load_split
 from deblurflow.runtime import pick_runtime
+from deblurflow.training.loop import build_models
 from deblurflow.training.pairs import PairStore
+from deblurflow.training.step import GanPair, gan_step
 
 LR, WARMUP, BATCH, CROP, EMA_DECAY = 2e-3, 100, 8, 64, 0.999
 
@@ -64,6 +78,10 @@ def score(generator, splits: dict[str, TestSplit], real: Path, size: int, runtim
     return out
 
 
+def _state_path(args, label: str) -> Path | None:
+    return args.save / f"{label}.state.pt" if args.save else None
+
+
 def curve(label: str, data: Path, args, runtime) -> list[dict]:
     """Train one generator on ``data`` and score it at every milestone."""
     blur, sharp = load_split(data, "train")
@@ -74,20 +92,47 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
         "test": load_test_split(data),
     }
     torch.manual_seed(args.seed)
-    generator = runtime.place(HalfResGenerator(args.channels, args.blocks))
+    model = ModelParams(generator="halfres", channels=args.channels, res_blocks=args.blocks)
+    batch, crop = BATCH, CROP
+    if args.gan:  # the recipe's networks, optimisers and losses, as the train stage builds them
+        params = load_params(args.params)
+        params = dataclasses.replace(params, model=dataclasses.replace(params.model, **{
+            k: getattr(model, k) for k in ("generator", "channels", "res_blocks")}))  # fmt: skip
+        models = build_models(params, runtime)
+        nets = GanPair(models.gen, models.disc, models.opt_g, models.opt_d)
+        losses = build_losses(params, runtime)
+        batch, crop = params.train.batch_size, params.train.crop
+        generator, opts = models.gen, [models.opt_g, models.opt_d]
+    else:
+        generator = runtime.place(HalfResGenerator(args.channels, args.blocks))
+        opts = [torch.optim.AdamW(generator.parameters(), LR, betas=(0.9, 0.9))]
+    base_lr = [group["lr"] for opt in opts for group in opt.param_groups]
     step = 0
     if args.init is not None:  # go on from a saved run (a fresh optimiser, warmed up again)
         saved, info = load_generator(args.init)
         generator.load_state_dict(saved.state_dict())
         step = int(info.get("steps", 0))
-    opt = torch.optim.AdamW(generator.parameters(), LR, betas=(0.9, 0.9))
     # What is scored and kept: a moving average of the weights over about the last tenth of
     # the steps (at most ~1000). At a constant rate the raw weights jump by tenths of a dB from
     # one milestone to the next; the average is close to what annealing would settle on.
     ema = AveragedModel(generator, avg_fn=_tail_average)
     rng = torch.Generator().manual_seed(args.seed + step)
+    rows, first, spent = [], step, 0.0
+    state_path = _state_path(args, label)
+    if args.resume and state_path is not None and state_path.is_file():
+        state = torch.load(state_path, map_location=runtime.device, weights_only=False)
+        generator.load_state_dict(state["generator"])
+        ema.load_state_dict(state["ema"])
+        for opt, saved_opt in zip(opts, state["optimizers"], strict=True):
+            opt.load_state_dict(saved_opt)
+        if args.gan:
+            nets.D.load_state_dict(state["discriminator"])
+        rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step, first, rows, spent = state["step"], state["first"], state["rows"], state["seconds"]
+        print(f"{label}: resumed at step {step} from {state_path}", flush=True)
     generator.train()
-    rows, first, t0 = [], step, time.perf_counter()
+    t0 = time.perf_counter() - spent
     last = max(args.steps)
     for milestone in sorted(m for m in args.steps if m > step):
         while step < milestone:
@@ -95,9 +140,14 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
             if step >= last - args.anneal:  # the last --anneal steps: cosine down to 1%
                 share = (step - (last - args.anneal)) / args.anneal
                 scale *= 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * share))
-            for group in opt.param_groups:
-                group["lr"] = LR * scale
-            common.pixel_step(generator, opt, store, rng, runtime, BATCH, CROP)
+            groups = [group for opt in opts for group in opt.param_groups]
+            for group, lr in zip(groups, base_lr, strict=True):
+                group["lr"] = lr * scale
+            if args.gan:
+                index = torch.randint(len(store), (batch,), generator=rng)
+                gan_step(nets, *store.crops(index, (crop, crop), rng), losses, runtime)
+            else:
+                common.pixel_step(generator, opts[0], store, rng, runtime, batch, crop)
             ema.update_parameters(generator)
             step += 1
         scores = score(ema.module, splits, args.real, args.real_size, runtime)
@@ -105,9 +155,19 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
         for name, (psnr, inp) in scores.items():
             row[name] = {"psnr": psnr, "input": inp, "gain": psnr - inp}
         rows.append(row)
-        if args.save:  # every milestone: a stopped run keeps its latest weights
-            model = ModelParams(generator="halfres", channels=args.channels, res_blocks=args.blocks)
+        if args.save:  # every milestone: a stopped run keeps its latest weights and state
             save_generator(args.save / f"{label}.pt", ema.module, model, steps=step)
+            state = {
+                "generator": generator.state_dict(), "ema": ema.state_dict(),
+                "optimizers": [opt.state_dict() for opt in opts], "rng": rng.get_state(),
+                "torch_rng": torch.get_rng_state(), "step": step, "first": first,
+                "rows": rows, "seconds": row["seconds"],
+                "discriminator": nets.D.state_dict() if args.gan else None,
+            }  # fmt: skip
+            with atomic_path(state_path) as tmp:
+                torch.save(state, tmp)
+        if args.json:  # the rows so far, so a stopped run keeps its curve
+            args.json.write_text(json.dumps(_done + rows, indent=1))
         print(
             f"{label:10} {step:7d} {row['seconds']:8.0f}  "
             + "  ".join(
@@ -118,6 +178,9 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
             flush=True,
         )
     return rows
+
+
+_done: list[dict] = []  #: rows of the train sets already finished in this run (for --json)
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -169,6 +232,15 @@ def main() -> None:
         "--anneal", type=int, default=0, help="cosine-anneal over the last N steps (0 = none)"
     )
     ap.add_argument("--init", type=Path, help="continue from this generator file (its steps)")
+    ap.add_argument("--gan", action="store_true", help="the pipeline's GAN step (see --params)")
+    ap.add_argument(
+        "--params",
+        type=Path,
+        default=common.REPO / "params.yaml",
+        help="--gan: the recipe (discriminator, losses, optimisers, batch, crop)",
+    )
+    ap.add_argument("--resume", action="store_true",
+                    help="go on from --save/LABEL.state.pt when it exists")  # fmt: skip
     ap.add_argument("--json", type=Path, help="write every row here")
     ap.add_argument("--plot", type=Path, help="draw the curves into this PNG")
     ap.add_argument(
@@ -184,9 +256,10 @@ def main() -> None:
     runtime = pick_runtime()
     print(
         f"device: {common.describe_device(runtime.device)} ({runtime.describe()}); halfres "
-        f"{args.channels}x{args.blocks}; PSNR dB (input) gain per split"
+        f"{args.channels}x{args.blocks}{'; GAN step of ' + str(args.params) if args.gan else ''}"
+        "; PSNR dB (input) gain per split"
     )
-    rows = []
+    rows = _done
     for item in args.data:
         label, _, folder = item.partition("=")
         rows += curve(label, Path(folder), args, runtime)

@@ -13,12 +13,19 @@ Per real pair (at ``--real-size`` px wide), in one run:
 3. **tuned on sharp x kernels**: the model fine-tuned (``--steps`` steps from its weights) on
    those re-blurred frames, the most favourable synthetic blur there is for these photos (their
    own content, their own kernels), scored on the real blurred frames;
-4. **tuned on real blur**: the same fine-tuning on the real pairs themselves: what this
+4. **tuned on the sample x real kernels**: the same fine-tuning on the sample's training frames
+   (``--data``), each blurred by one of the real pairs' estimated kernels drawn at random: the
+   real blur's kernels, the sample's content;
+5. **tuned on real blur**: the same fine-tuning on the real pairs themselves: what this
    architecture can reach on them at all (it memorises two frames; a ceiling, not a result).
 
-3 and 4 train on the pairs they score: diagnostics, never a model to ship. Training is the
-pipeline's pixel step (Charbonnier, AdamW 1e-3 (0.9, 0.9), batches of 8 crops of 64x64 with
-flips, bf16 where the CPU has it); scoring is fp32 on whole frames.
+After the table, per pair: the gains of row 1 and row 2 on the half of the 32 px tiles that the
+kernels explain best (where the real frame is its kernels' convolution), and the share of the
+extra error of the real frame over the re-blurred one in the worst-explained tenth (movers).
+
+3 and 5 train on the pairs they score, 4 on their kernels: diagnostics, never a model to ship.
+Training is the pipeline's pixel step (Charbonnier, AdamW 1e-3 (0.9, 0.9), batches of 8 crops of
+64x64 with flips, bf16 where the CPU has it); scoring is fp32 on whole frames.
 
     .venv/bin/python bench/domain_gap.py                    # the shipped model
     .venv/bin/python bench/domain_gap.py --model models/best.pt --steps 1000
@@ -38,6 +45,7 @@ import torch
 from deblurflow.blur import blur_from_linear, srgb_to_linear_lut, to_linear
 from deblurflow.metrics import psnr
 from deblurflow.models import load_generator
+from deblurflow.prepared import load_split
 from deblurflow.real_pairs import find_pairs, load_pair
 from deblurflow.runtime import pick_runtime
 from deblurflow.tiling import deblur_tiled, torch_runner
@@ -48,23 +56,40 @@ GAMMAS = {"Flower": 1.0, "Istanbul": 2.2}
 TILE = 128  #: kernels are estimated on tiles of about this size (a grid that covers the frame)
 
 
+def tile_kernels(
+    sharp: np.ndarray, blurred: np.ndarray, gamma: float, tile: int = TILE
+) -> list[tuple[slice, slice, np.ndarray]]:
+    """(rows, cols, kernel) for a grid of tiles of about ``tile`` px covering the frame: each
+    tile's kernel estimated from (sharp, blurred) uint8 RGB in the light given by ``gamma``."""
+    lut = srgb_to_linear_lut(gamma)
+    s_grey, b_grey = to_linear(sharp, lut).mean(2), to_linear(blurred, lut).mean(2)
+    h, w = s_grey.shape
+    ys = np.linspace(0, h, max(1, round(h / tile)) + 1).astype(int)
+    xs = np.linspace(0, w, max(1, round(w / tile)) + 1).astype(int)
+    out = []
+    for y0, y1 in zip(ys[:-1], ys[1:]):
+        for x0, x1 in zip(xs[:-1], xs[1:]):
+            rows, cols = slice(y0, y1), slice(x0, x1)
+            out.append((rows, cols, common.estimate_kernel(s_grey[rows, cols], b_grey[rows, cols])))
+    return out
+
+
+def convolve(sharp: np.ndarray, kernel: np.ndarray, gamma: float) -> np.ndarray:
+    """uint8 RGB ``sharp`` blurred by ``kernel`` in the light given by ``gamma``."""
+    flipped = np.ascontiguousarray(kernel[::-1, ::-1])  # filter2D correlates
+    light = to_linear(sharp, srgb_to_linear_lut(gamma))
+    light = cv2.filter2D(light, -1, flipped, borderType=cv2.BORDER_REFLECT)
+    np.clip(light, 0.0, 1.0, out=light)  # float rounding at black pixels can dip below 0
+    return blur_from_linear([light], gamma)
+
+
 def reblur(sharp: np.ndarray, blurred: np.ndarray, gamma: float, tile: int = TILE) -> np.ndarray:
     """``sharp`` (uint8 RGB) blurred tile by tile by the kernels estimated from (sharp, blurred)
     in the light given by ``gamma``, encoded back as the synthesize stage encodes."""
-    lut = srgb_to_linear_lut(gamma)
-    s_lin, b_lin = to_linear(sharp, lut), to_linear(blurred, lut)
-    s_grey, b_grey = s_lin.mean(2), b_lin.mean(2)
-    h, w = s_grey.shape
-    out = np.empty_like(s_lin)
-    ys = np.linspace(0, h, max(1, round(h / tile)) + 1).astype(int)
-    xs = np.linspace(0, w, max(1, round(w / tile)) + 1).astype(int)
-    for y0, y1 in zip(ys[:-1], ys[1:]):
-        for x0, x1 in zip(xs[:-1], xs[1:]):
-            k = common.estimate_kernel(s_grey[y0:y1, x0:x1], b_grey[y0:y1, x0:x1])
-            conv = cv2.filter2D(s_lin, -1, k[::-1, ::-1], borderType=cv2.BORDER_REFLECT)
-            out[y0:y1, x0:x1] = conv[y0:y1, x0:x1]
-    np.clip(out, 0.0, 1.0, out=out)  # float rounding at black pixels can dip below 0
-    return blur_from_linear([out], gamma)
+    out = np.empty_like(sharp)
+    for rows, cols, k in tile_kernels(sharp, blurred, gamma, tile):
+        out[rows, cols] = convolve(sharp, k, gamma)[rows, cols]
+    return out
 
 
 def fine_tune(generator, blur: np.ndarray, sharp: np.ndarray, steps: int, seed: int):
@@ -87,20 +112,54 @@ def gains(generator, pairs: list[tuple[str, np.ndarray, np.ndarray]]) -> dict[st
     return {name: (psnr(s, b), psnr(s, deblur_tiled(run, b))) for name, b, s in pairs}
 
 
+def tile_split(sharp, real, synthetic, out_real, out_synthetic, tile: int = 32) -> tuple:
+    """(resid dB, real gain, re-blurred gain) on the half of the ``tile`` px tiles where the
+    re-blurred frame is closest to the real one, and the share of the real output's extra
+    squared error (over the re-blurred output's) in the tenth of the tiles where it is farthest."""
+    h, w = sharp.shape[0] // tile * tile, sharp.shape[1] // tile * tile
+
+    def mse(a, b):  # per tile
+        d = (a[:h, :w].astype(np.float64) - b[:h, :w].astype(np.float64)) ** 2
+        return d.mean(2).reshape(h // tile, tile, w // tile, tile).mean((1, 3)).ravel()
+
+    order = np.argsort(mse(real, synthetic))
+    best = order[: len(order) // 2]
+
+    def gain(blurred, out):
+        return 10 * np.log10(mse(blurred, sharp)[best].mean() / mse(out, sharp)[best].mean())
+
+    extra = mse(out_real, sharp) - mse(out_synthetic, sharp)
+    worst = order[-max(1, len(order) // 10) :]
+    resid = 10 * np.log10(255.0**2 / mse(real, synthetic)[best].mean())
+    return (
+        resid,
+        gain(real, out_real),
+        gain(synthetic, out_synthetic),
+        extra[worst].sum() / extra.sum(),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=common.REPO / "models/pretrained/deblurflow.pt")
     ap.add_argument("--real", type=Path, default=common.REPO / "data/real/gopro-real")
     ap.add_argument("--real-size", type=int, default=640)
+    ap.add_argument("--data", type=Path, default=common.REPO / "data/prepared",
+                    help="prepared folder whose training frames row 4 blurs")  # fmt: skip
     ap.add_argument("--steps", type=int, default=2000, help="fine-tuning steps of rows 3 and 4")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     generator, _ = load_generator(args.model)
-    real, synthetic = [], []
+    real, synthetic, kernels = [], [], []
     for pair in find_pairs(args.real):
         blurred, sharp = load_pair(pair, args.real_size)
+        gamma = GAMMAS.get(pair.name, 2.2)
         real.append((pair.name, blurred, sharp))
-        synthetic.append((pair.name, reblur(sharp, blurred, GAMMAS.get(pair.name, 2.2)), sharp))
+        synthetic.append((pair.name, reblur(sharp, blurred, gamma), sharp))
+        kernels += [(k, gamma) for _, _, k in tile_kernels(sharp, blurred, gamma)]
+    _, sample = load_split(args.data, "train")
+    draw = np.random.default_rng(args.seed).integers(len(kernels), size=len(sample))
+    sample_blur = np.stack([convolve(f, *kernels[i]) for f, i in zip(sample, draw)])
     resid = {name: psnr(b, s) for (name, b, _), (_, s, _) in zip(real, synthetic)}
     stack = lambda rows, i: np.stack([r[i] for r in rows])  # noqa: E731
     rows = {
@@ -109,6 +168,9 @@ def main() -> None:
         "tuned on sharp x kernels": gains(
             fine_tune(generator, stack(synthetic, 1), stack(synthetic, 2), args.steps, args.seed),
             real,
+        ),
+        "tuned on the sample x real kernels": gains(
+            fine_tune(generator, sample_blur, sample, args.steps, args.seed), real
         ),
         "tuned on real blur": gains(
             fine_tune(generator, stack(real, 1), stack(real, 2), args.steps, args.seed), real
@@ -127,6 +189,12 @@ def main() -> None:
         print(f"| {label} | " + " | ".join(cells) + f" | **{mean:+.2f}** |", flush=True)
     print("resid (sharp x real kernels against the real blurred frame): "
           + ", ".join(f"{n} {resid[n]:.2f} dB" for n in names))  # fmt: skip
+    run = torch_runner(generator, "cpu")
+    for (name, b, s), (_, r, _) in zip(real, synthetic):
+        split = tile_split(s, b, r, deblur_tiled(run, b), deblur_tiled(run, r))
+        print(f"{name}: on the best-explained half of the 32 px tiles (resid {split[0]:.1f} dB) "
+              f"real blur {split[1]:+.2f}, sharp x real kernels {split[2]:+.2f}; the worst-"
+              f"explained tenth holds {split[3]:.0%} of the real frame's extra error")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -15,7 +15,10 @@ Per real pair (at ``--real-size`` px wide), in one run:
    own content, their own kernels), scored on the real blurred frames;
 4. **tuned on the sample x real kernels**: the same fine-tuning on the sample's training frames
    (``--data``), each blurred by one of the real pairs' estimated kernels drawn at random: the
-   real blur's kernels, the sample's content;
+   real blur's kernels, the sample's content. Two controls for it: **tuned on the sample**, the
+   same fine-tuning on the sample's own pairs (what more steps alone do), and **tuned on the
+   sample x lines**, its frames blurred by straight lines of 3-15 px in any direction (blur of
+   the real pairs' lengths that knows nothing of their kernels);
 5. **tuned on real blur**: the same fine-tuning on the real pairs themselves: what this
    architecture can reach on them at all (it memorises two frames; a ceiling, not a result).
 
@@ -157,9 +160,13 @@ def main() -> None:
         real.append((pair.name, blurred, sharp))
         synthetic.append((pair.name, reblur(sharp, blurred, gamma), sharp))
         kernels += [(k, gamma) for _, _, k in tile_kernels(sharp, blurred, gamma)]
-    _, sample = load_split(args.data, "train")
-    draw = np.random.default_rng(args.seed).integers(len(kernels), size=len(sample))
+    own_blur, sample = load_split(args.data, "train")
+    rng = np.random.default_rng(args.seed)
+    draw = rng.integers(len(kernels), size=len(sample))
     sample_blur = np.stack([convolve(f, *kernels[i]) for f, i in zip(sample, draw)])
+    lengths, angles = rng.integers(3, 16, len(sample)), rng.uniform(0, np.pi, len(sample))
+    line_blur = np.stack([convolve(f, common.line_kernel(int(n), a), 2.2)
+                          for f, n, a in zip(sample, lengths, angles)])  # fmt: skip
     resid = {name: psnr(b, s) for (name, b, _), (_, s, _) in zip(real, synthetic)}
     stack = lambda rows, i: np.stack([r[i] for r in rows])  # noqa: E731
     rows = {
@@ -168,6 +175,12 @@ def main() -> None:
         "tuned on sharp x kernels": gains(
             fine_tune(generator, stack(synthetic, 1), stack(synthetic, 2), args.steps, args.seed),
             real,
+        ),
+        "tuned on the sample": gains(
+            fine_tune(generator, own_blur, sample, args.steps, args.seed), real
+        ),
+        "tuned on the sample x lines": gains(
+            fine_tune(generator, line_blur, sample, args.steps, args.seed), real
         ),
         "tuned on the sample x real kernels": gains(
             fine_tune(generator, sample_blur, sample, args.steps, args.seed), real

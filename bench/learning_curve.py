@@ -65,15 +65,18 @@ def _tail_average(avg: torch.Tensor, new: torch.Tensor, n: torch.Tensor) -> torc
 
 
 def score(generator, splits: dict[str, TestSplit], real: Path, size: int, runtime) -> dict:
-    """{name: (model PSNR, input PSNR)} for the frame splits and the real pairs."""
+    """{name: (model PSNR, input PSNR)} for the frame splits, the real pairs together and each
+    real pair (``real:NAME``)."""
     out = {}
     for name, split in splits.items():
         s, _ = evaluate(generator, split, runtime, samples=0, key=name)
         base = "" if name == "test" else f"{name}_"
         out[name] = (s[f"{name}_psnr"], s[f"{base}input_psnr"])
     if real.is_dir():
-        s, _ = evaluate_real(generator, [real], size, runtime)
+        s, rows = evaluate_real(generator, [real], size, runtime)
         out["real"] = (s["real_psnr"], s["real_input_psnr"])
+        for r in rows:  # each pair too: two pairs can move apart
+            out[f"real:{r['frame']}"] = (r["psnr"], r["input_psnr"])
     generator.train()
     return out
 
@@ -168,15 +171,13 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
                 torch.save(state, tmp)
         if args.json:  # the rows so far, so a stopped run keeps its curve
             args.json.write_text(json.dumps(_done + rows, indent=1))
-        print(
-            f"{label:10} {step:7d} {row['seconds']:8.0f}  "
-            + "  ".join(
-                f"{k} {row[k]['psnr']:6.2f} ({row[k]['input']:5.2f}) {row[k]['gain']:+5.2f}"
-                for k in ("train", "test", "real")
-                if k in row
-            ),
-            flush=True,
+        splits = "  ".join(
+            f"{k} {row[k]['psnr']:6.2f} ({row[k]['input']:5.2f}) {row[k]['gain']:+5.2f}"
+            for k in ("train", "test", "real")
+            if k in row
         )
+        pairs = ", ".join(f"{k[5:]} {v['gain']:+.2f}" for k, v in row.items() if k[:5] == "real:")
+        print(f"{label:10} {step:7d} {row['seconds']:8.0f}  {splits}  ({pairs})", flush=True)
     return rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,11 @@ def test_reblur_reproduces_a_uniformly_blurred_frame():
     assert error(again) < 1.0
     # In the wrong light (sRGB values instead of linear), the re-blur no longer matches.
     assert error(domain_gap.reblur(sharp, blurred, 1.0, tile=128)) > 2 * error(again)
+    # best_gamma tells the two averagings apart.
+    assert domain_gap.best_gamma(sharp, blurred)[0] == 2.2
+    values = np.clip(_blurred(sharp.astype(np.float32), true) + 0.5, 0, 255).astype(np.uint8)
+    gamma, resid = domain_gap.best_gamma(sharp, values)
+    assert gamma == 1.0 and resid[1.0] > resid[2.2] + 3
 
 
 @pytest.mark.slow
@@ -80,4 +86,5 @@ def test_domain_gap_table_on_the_real_pairs():
     assert [r.split(" | ")[0][2:] for r in rows] == labels
     # The real-blur row is the evaluate stage's score of the shipped model on the two pairs.
     assert "26.26 -> 26.51 (**+0.25**)" in rows[0] and "24.62 -> 25.84 (**+1.23**)" in rows[0]
-    assert "resid" in out.splitlines()[-1]
+    resid = next(line for line in out.splitlines() if line.startswith("resid"))
+    assert re.search(r"Flower [\d.]+ / [\d.]+ dB, Istanbul [\d.]+ / [\d.]+ dB", resid)

@@ -2,12 +2,13 @@
 
 Sharp frames (the real GoPro pairs' sharp frames at ``--real-size`` px wide, and frames of the
 sample's test split) are blurred by straight motion kernels of ``--lengths`` pixels at three
-angles, averaged in linear light (gamma 2.2, as the synthesize stage and GoPro's ``blur_gamma``
-do), and deblurred by the model. Per length: the blurred input's PSNR against the sharp frame,
-the model's, and the gain. Length 1 is the sharp frame itself: how much the model changes what
-needs no deblurring. Real content blurred in a known way separates what the model cannot do
-(a blur length it never learned) from what real blur adds (non-uniform motion, moving objects,
-the camera's processing): compare with the gain on the real pairs themselves.
+angles, averaged as the synthesize stage averages (``--gamma``: params.yaml's ``blur.gamma``;
+1.0 = sRGB values as in GoPro's ``blur`` set, 2.2 = linear light), and deblurred by the model.
+Per length: the blurred input's PSNR against the sharp frame, the model's, and the gain.
+Length 1 is the sharp frame itself: how much the model changes what needs no deblurring. Real
+content blurred in a known way separates what the model cannot do (a blur length it never
+learned) from what real blur adds (non-uniform motion, moving objects, the camera's
+processing): compare with the gain on the real pairs themselves.
 
     .venv/bin/python bench/blur_response.py                       # the shipped model
     .venv/bin/python bench/blur_response.py --model models/best.pt --lengths 3 9 15
@@ -20,32 +21,25 @@ import math
 from pathlib import Path
 
 import common
-import cv2
 import numpy as np
 
-from deblurflow.blur import blur_from_linear, srgb_to_linear_lut, to_linear
 from deblurflow.evaluation import load_real_pairs, load_test_split
 from deblurflow.metrics import psnr
 from deblurflow.models import load_generator
+from deblurflow.params import load_params
 from deblurflow.runtime import pick_runtime
 from deblurflow.tiling import deblur_tiled, torch_runner
 
 ANGLES = (0.0, 60.0, 120.0)
-GAMMA = 2.2
 
 
-def blur_linear(sharp: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """uint8 RGB blurred by ``kernel`` in linear light, encoded as synthesize encodes."""
-    light = to_linear(sharp, srgb_to_linear_lut(GAMMA))
-    return blur_from_linear([cv2.filter2D(light, -1, kernel, borderType=cv2.BORDER_REFLECT)], GAMMA)
-
-
-def response(run, frames: list[np.ndarray], length: int) -> tuple[float, float]:
+def response(run, frames: list[np.ndarray], length: int, gamma: float) -> tuple[float, float]:
     """Mean (input PSNR, model PSNR) over frames x ANGLES; input PSNR of no blur is inf."""
     pairs = []
     for sharp in frames:
         for angle in ANGLES:
-            blurred = blur_linear(sharp, common.line_kernel(length, math.radians(angle)))
+            kernel = common.line_kernel(length, math.radians(angle))
+            blurred = common.convolve(sharp, kernel, gamma)
             pairs.append((psnr(sharp, blurred), psnr(sharp, deblur_tiled(run, blurred))))
     return tuple(float(np.mean(col)) for col in zip(*pairs))
 
@@ -58,6 +52,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=common.REPO / "data/prepared")
     ap.add_argument("--test-frames", type=int, default=6, help="test-split frames, evenly spaced")
     ap.add_argument("--lengths", type=int, nargs="+", default=[1, 3, 5, 7, 9, 13, 17, 23])
+    recipe = load_params(common.REPO / "params.yaml")
+    ap.add_argument("--gamma", type=float, default=recipe.blur.gamma,
+                    help="1.0: sRGB values, 2.2: linear light (default: params.yaml)")  # fmt: skip
     args = ap.parse_args()
     runtime = pick_runtime("cpu", "fp32")
     generator, _ = load_generator(args.model)
@@ -71,13 +68,14 @@ def main() -> None:
             np.asarray(f) for f in test[::step][: args.test_frames]
         ],
     }
-    print(f"model {args.model.name} (fp32); CPU {common.cpu_name()}; angles {ANGLES} degrees")
+    print(f"model {args.model.name} (fp32); CPU {common.cpu_name()}; angles {ANGLES} degrees; "
+          f"blur averaged with gamma {args.gamma}")  # fmt: skip
     print("| blur length px | " + " | ".join(f"{n}: input -> model (gain)" for n in sets) + " |")
     print("|---:|" + "---|" * len(sets))
     for length in args.lengths:
         cells = []
         for frames in sets.values():
-            base, out = response(run, frames, length)
+            base, out = response(run, frames, length, args.gamma)
             gain = "" if math.isinf(base) else f" (**{out - base:+.2f}**)"
             cells.append(f"{'sharp' if math.isinf(base) else f'{base:.2f}'} -> {out:.2f}{gain}")
         print(f"| {length} | " + " | ".join(cells) + " |", flush=True)

@@ -57,6 +57,7 @@ except ImportError:
 import cv2  # noqa: E402
 import torch  # noqa: E402
 
+from deblurflow.blur import blur_from_linear, srgb_to_linear_lut, to_linear  # noqa: E402
 from deblurflow.prepared import write_prepared  # noqa: E402, F401 - the benchmarks' data folders
 from deblurflow.runtime import DeviceError, pick_runtime  # noqa: E402
 
@@ -205,3 +206,12 @@ def estimate_kernel(sharp: np.ndarray, blurred: np.ndarray, size: int = 31, lam:
     k = np.clip(k, 0.0, None)
     k[k < 0.15 * k.max()] = 0.0
     return (k / k.sum()).astype(np.float32)
+
+
+def convolve(sharp: np.ndarray, kernel: np.ndarray, gamma: float) -> np.ndarray:
+    """uint8 RGB ``sharp`` blurred by ``kernel`` in the light given by ``gamma``."""
+    flipped = np.ascontiguousarray(kernel[::-1, ::-1])  # filter2D correlates
+    light = to_linear(sharp, srgb_to_linear_lut(gamma))
+    light = cv2.filter2D(light, -1, flipped, borderType=cv2.BORDER_REFLECT)
+    np.clip(light, 0.0, 1.0, out=light)  # float rounding at black pixels can dip below 0
+    return blur_from_linear([light], gamma)

@@ -41,11 +41,10 @@ import copy
 from pathlib import Path
 
 import common
-import cv2
 import numpy as np
 import torch
 
-from deblurflow.blur import blur_from_linear, srgb_to_linear_lut, to_linear
+from deblurflow.blur import srgb_to_linear_lut, to_linear
 from deblurflow.metrics import psnr
 from deblurflow.models import load_generator
 from deblurflow.prepared import load_split
@@ -77,21 +76,12 @@ def tile_kernels(
     return out
 
 
-def convolve(sharp: np.ndarray, kernel: np.ndarray, gamma: float) -> np.ndarray:
-    """uint8 RGB ``sharp`` blurred by ``kernel`` in the light given by ``gamma``."""
-    flipped = np.ascontiguousarray(kernel[::-1, ::-1])  # filter2D correlates
-    light = to_linear(sharp, srgb_to_linear_lut(gamma))
-    light = cv2.filter2D(light, -1, flipped, borderType=cv2.BORDER_REFLECT)
-    np.clip(light, 0.0, 1.0, out=light)  # float rounding at black pixels can dip below 0
-    return blur_from_linear([light], gamma)
-
-
 def reblur(sharp: np.ndarray, blurred: np.ndarray, gamma: float, tile: int = TILE) -> np.ndarray:
     """``sharp`` (uint8 RGB) blurred tile by tile by the kernels estimated from (sharp, blurred)
     in the light given by ``gamma``, encoded back as the synthesize stage encodes."""
     out = np.empty_like(sharp)
     for rows, cols, k in tile_kernels(sharp, blurred, gamma, tile):
-        out[rows, cols] = convolve(sharp, k, gamma)[rows, cols]
+        out[rows, cols] = common.convolve(sharp, k, gamma)[rows, cols]
     return out
 
 
@@ -169,9 +159,9 @@ def main() -> None:
     own_blur, sample = load_split(args.data, "train")
     rng = np.random.default_rng(args.seed)
     draw = rng.integers(len(kernels), size=len(sample))
-    sample_blur = np.stack([convolve(f, *kernels[i]) for f, i in zip(sample, draw)])
+    sample_blur = np.stack([common.convolve(f, *kernels[i]) for f, i in zip(sample, draw)])
     lengths, angles = rng.integers(3, 16, len(sample)), rng.uniform(0, np.pi, len(sample))
-    line_blur = np.stack([convolve(f, common.line_kernel(int(n), a), 2.2)
+    line_blur = np.stack([common.convolve(f, common.line_kernel(int(n), a), 2.2)
                           for f, n, a in zip(sample, lengths, angles)])  # fmt: skip
     stack = lambda rows, i: np.stack([r[i] for r in rows])  # noqa: E731
     rows = {

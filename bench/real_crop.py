@@ -1,6 +1,7 @@
-"""The README's before/after crop: blur | output | sharp of a real GoPro pair, enlarged 2x.
+"""The README's before/after crop: blur | each model's output | sharp of a real GoPro pair, 2x.
 
-    .venv/bin/python bench/real_crop.py --model models/best.pt --out docs/real_istanbul_crop.png
+    .venv/bin/python bench/real_crop.py --model models/best.pt models/pretrained/deblurflow.pt \\
+        --out docs/real_istanbul_crop.png
 
 The pair is resized like evaluate's real pairs (long side 640), deblurred whole-frame on the
 runtime evaluate would pick, and a 200x150 region (default: the pedestrians of Istanbul) is cut
@@ -26,7 +27,7 @@ from deblurflow.runtime import pick_runtime
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--model", type=Path, default=common.REPO / "models" / "best.pt")
+    ap.add_argument("--model", type=Path, nargs="+", default=[common.REPO / "models" / "best.pt"])
     ap.add_argument("--pairs", type=Path, default=common.REPO / "data/real/gopro-real")
     ap.add_argument("--pair", default="Istanbul")
     ap.add_argument("--size", type=int, default=640)
@@ -35,18 +36,21 @@ def main() -> None:
     args = ap.parse_args()
     pair = next(p for p in find_pairs(args.pairs) if p.name == args.pair)
     blur, sharp = load_pair(pair, args.size)
-    generator, _ = load_generator(args.model)
     rt = pick_runtime()
-    out = deblur(generator, blur, rt.device, rt.amp_dtype, rt.channels_last)
-    print(f"{args.pair} at {blur.shape[1]}x{blur.shape[0]}: deblurred {psnr(sharp, out):.2f} dB, "
-          f"blurred {psnr(sharp, blur):.2f} dB")  # fmt: skip
+    print(f"{args.pair} at {blur.shape[1]}x{blur.shape[0]}: blurred {psnr(sharp, blur):.2f} dB")
+    outs = []
+    for path in args.model:
+        generator, _ = load_generator(path)
+        outs.append(deblur(generator, blur, rt.device, rt.amp_dtype, rt.channels_last))
+        print(f"  {path}: deblurred {psnr(sharp, outs[-1]):.2f} dB")
     x, y, w, h = args.box
 
     def enlarge(a: np.ndarray) -> np.ndarray:
         return a[y : y + h, x : x + w].repeat(2, axis=0).repeat(2, axis=1)
 
     gap = np.full((2 * h, 8, 3), 255, np.uint8)
-    write_png(args.out, np.concatenate([enlarge(blur), gap, enlarge(out), gap, enlarge(sharp)], 1))
+    panels = [enlarge(blur)] + [enlarge(out) for out in outs] + [enlarge(sharp)]
+    write_png(args.out, np.concatenate([p for panel in panels for p in (panel, gap)][:-1], 1))
 
 
 if __name__ == "__main__":

@@ -171,13 +171,13 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
                 torch.save(state, tmp)
         if args.json:  # the rows so far, so a stopped run keeps its curve
             args.json.write_text(json.dumps(_done + rows, indent=1))
-        splits = "  ".join(
+        sets = "  ".join(
             f"{k} {row[k]['psnr']:6.2f} ({row[k]['input']:5.2f}) {row[k]['gain']:+5.2f}"
             for k in ("train", "test", "real")
             if k in row
         )
         pairs = ", ".join(f"{k[5:]} {v['gain']:+.2f}" for k, v in row.items() if k[:5] == "real:")
-        print(f"{label:10} {step:7d} {row['seconds']:8.0f}  {splits}  ({pairs})", flush=True)
+        print(f"{label:10} {step:7d} {row['seconds']:8.0f}  {sets}  ({pairs})", flush=True)
     return rows
 
 

@@ -28,6 +28,9 @@ def test_learning_curve_rows_model_and_plot(make_prepared, tmp_path):
         for key in ("train", "test", "real"):  # real: the pairs shipped in data/real
             assert row[key]["gain"] == pytest.approx(row[key]["psnr"] - row[key]["input"])
     assert rows[0]["real"]["input"] == pytest.approx(25.438, abs=0.01)  # both pairs at 640 px
+    # and each pair apart: their inputs average to the pairs' together
+    pairs = [rows[0][f"real:{n}"]["input"] for n in ("Flower", "Istanbul")]
+    assert sum(pairs) / 2 == pytest.approx(rows[0]["real"]["input"], abs=1e-6)
     _, info = load_generator(tmp_path / "m" / "tiny.pt")
     assert info["steps"] == 4 and info["model"]["generator"] == "halfres"
     # Going on from the saved file starts at its step count.

@@ -190,7 +190,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
     labels = list(dict.fromkeys(r["train_set"] for r in rows))
     for colour, label in zip(("C0", "C1", "C2", "C3", "C4"), labels):
         mine = sorted((r for r in rows if r["train_set"] == label), key=lambda r: r["steps"])
@@ -213,7 +213,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_xlabel("training steps (batches of 8 crops of 64x64)")
     ax.set_ylabel("PSNR gain over the blurred input (dB)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

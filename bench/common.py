@@ -168,6 +168,29 @@ def pixel_step(generator, opt, store, rng, runtime, batch=8, crop=64, rotate90=F
     return loss
 
 
+def gan_nets(params, runtime):
+    """The recipe's networks, optimisers and losses as the train stage builds them:
+    (GanPair, GanLosses)."""
+    from deblurflow.losses import build_losses
+    from deblurflow.training.loop import build_models
+    from deblurflow.training.step import GanPair
+
+    models = build_models(params, runtime)
+    nets = GanPair(models.gen, models.disc, models.opt_g, models.opt_d)
+    return nets, build_losses(params, runtime)
+
+
+def gan_step(nets, losses, store, rng, runtime, batch=8, crop=64):
+    """One step of the pipeline's own GAN step (``training.step.gan_step``) on ``batch`` random
+    crops of ``store`` (a PairStore) with flips."""
+    import torch
+
+    from deblurflow.training.step import gan_step as pipeline_step
+
+    index = torch.randint(len(store), (batch,), generator=rng)
+    return pipeline_step(nets, *store.crops(index, (crop, crop), rng), losses, runtime)
+
+
 def line_kernel(length: int, angle: float) -> np.ndarray:
     """A normalised straight line of ``length`` px at ``angle`` radians (bilinear splats)."""
     size = length + 2

@@ -85,10 +85,15 @@ def reblur(sharp: np.ndarray, blurred: np.ndarray, gamma: float, tile: int = TIL
     return out
 
 
-def best_gamma(sharp: np.ndarray, blurred: np.ndarray) -> tuple[float, dict[float, float]]:
-    """The gamma of ``GAMMAS`` whose re-blur explains ``blurred`` best, and each one's PSNR."""
-    resid = {g: psnr(blurred, reblur(sharp, blurred, g)) for g in GAMMAS}
-    return max(resid, key=resid.get), resid
+def best_gamma(
+    sharp: np.ndarray, blurred: np.ndarray
+) -> tuple[float, dict[float, float], np.ndarray]:
+    """The gamma of ``GAMMAS`` whose re-blur explains ``blurred`` best, each one's PSNR, and
+    that best re-blurred frame."""
+    frames = {g: reblur(sharp, blurred, g) for g in GAMMAS}
+    resid = {g: psnr(blurred, frame) for g, frame in frames.items()}
+    best = max(resid, key=resid.get)
+    return best, resid, frames[best]
 
 
 def fine_tune(generator, blur: np.ndarray, sharp: np.ndarray, steps: int, seed: int):
@@ -152,9 +157,9 @@ def main() -> None:
     real, synthetic, kernels, fits = [], [], [], {}
     for pair in find_pairs(args.real):
         blurred, sharp = load_pair(pair, args.real_size)
-        gamma, fits[pair.name] = best_gamma(sharp, blurred)
+        gamma, fits[pair.name], reblurred = best_gamma(sharp, blurred)
         real.append((pair.name, blurred, sharp))
-        synthetic.append((pair.name, reblur(sharp, blurred, gamma), sharp))
+        synthetic.append((pair.name, reblurred, sharp))
         kernels += [(k, gamma) for _, _, k in tile_kernels(sharp, blurred, gamma)]
     own_blur, sample = load_split(args.data, "train")
     rng = np.random.default_rng(args.seed)

@@ -46,14 +46,11 @@ from torch.optim.swa_utils import AveragedModel
 
 from deblurflow.atomic import atomic_path
 from deblurflow.evaluation import TestSplit, evaluate, evaluate_real, load_test_split
-from deblurflow.losses import build_losses
 from deblurflow.models import HalfResGenerator, load_generator, save_generator
 from deblurflow.params import ModelParams, load_params
 from deblurflow.prepared import load_split
 from deblurflow.runtime import pick_runtime
-from deblurflow.training.loop import build_models
 from deblurflow.training.pairs import PairStore
-from deblurflow.training.step import GanPair, gan_step
 
 LR, WARMUP, BATCH, CROP, EMA_DECAY = 2e-3, 100, 8, 64, 0.999
 
@@ -101,11 +98,9 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
         params = load_params(args.params)
         params = dataclasses.replace(params, model=dataclasses.replace(params.model, **{
             k: getattr(model, k) for k in ("generator", "channels", "res_blocks")}))  # fmt: skip
-        models = build_models(params, runtime)
-        nets = GanPair(models.gen, models.disc, models.opt_g, models.opt_d)
-        losses = build_losses(params, runtime)
+        nets, losses = common.gan_nets(params, runtime)
         batch, crop = params.train.batch_size, params.train.crop
-        generator, opts = models.gen, [models.opt_g, models.opt_d]
+        generator, opts = nets.G, [nets.opt_g, nets.opt_d]
     else:
         generator = runtime.place(HalfResGenerator(args.channels, args.blocks))
         opts = [torch.optim.AdamW(generator.parameters(), LR, betas=(0.9, 0.9))]
@@ -147,8 +142,7 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
             for group, lr in zip(groups, base_lr, strict=True):
                 group["lr"] = lr * scale
             if args.gan:
-                index = torch.randint(len(store), (batch,), generator=rng)
-                gan_step(nets, *store.crops(index, (crop, crop), rng), losses, runtime)
+                common.gan_step(nets, losses, store, rng, runtime, batch, crop)
             else:
                 common.pixel_step(generator, opts[0], store, rng, runtime, batch, crop)
             ema.update_parameters(generator)

@@ -27,15 +27,12 @@ from pathlib import Path
 import common
 import torch
 
-from deblurflow.losses import build_losses
 from deblurflow.params import load_params
 from deblurflow.prepared import load_split
 from deblurflow.runtime import pick_runtime
 from deblurflow.sources.sample import render_sample
 from deblurflow.synthesize import synthesize_tree
-from deblurflow.training.loop import build_models
 from deblurflow.training.pairs import PairStore
-from deblurflow.training.step import GanPair, gan_step
 
 
 def render_rate(params, sequences: int) -> tuple[float, int]:
@@ -56,15 +53,12 @@ def train_rate(params, data: Path, steps: int) -> float:
     runtime = pick_runtime()
     blur, sharp = load_split(data, "train")
     store = PairStore(blur, sharp, runtime)
-    models = build_models(params, runtime)
-    nets = GanPair(models.gen, models.disc, models.opt_g, models.opt_d)
-    losses = build_losses(params, runtime)
+    nets, losses = common.gan_nets(params, runtime)
     batch, crop = params.train.batch_size, params.train.crop
     rng = torch.Generator().manual_seed(0)
 
     def step() -> None:
-        index = torch.randint(len(store), (batch,), generator=rng)
-        gan_step(nets, *store.crops(index, (crop, crop), rng), losses, runtime)
+        common.gan_step(nets, losses, store, rng, runtime, batch, crop)
 
     for _ in range(5):  # warm-up: oneDNN picks its kernels
         step()

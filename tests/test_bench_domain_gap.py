@@ -75,7 +75,7 @@ def test_reblur_reproduces_a_uniformly_blurred_frame():
     # best_gamma tells the two averagings apart.
     assert domain_gap.best_gamma(sharp, blurred)[0] == 2.2
     values = np.clip(_blurred(sharp.astype(np.float32), true) + 0.5, 0, 255).astype(np.uint8)
-    gamma, resid = domain_gap.best_gamma(sharp, values)
+    gamma, resid, _ = domain_gap.best_gamma(sharp, values)
     assert gamma == 1.0 and resid[1.0] > resid[2.2] + 3
 
 

@@ -186,7 +186,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(10, 4.5))
     labels = list(dict.fromkeys(r["train_set"] for r in rows))
-    for colour, label in zip(("C0", "C1", "C2", "C3", "C4"), labels):
+    for colour, label in zip([f"C{i}" for i in range(10)], labels):  # up to 10 train sets
         mine = sorted((r for r in rows if r["train_set"] == label), key=lambda r: r["steps"])
         for key, style, name in (
             ("train", ":", "training frames"),

@@ -35,6 +35,9 @@ class SampleParams:
     height: int = 180
     objects: int = 1  #: independently moving objects per sequence (at least one)
     dead_leaves: float = 0.0  #: share of train sequences over a procedural dead-leaves scene
+    #: share of train sequences over a procedural street scene (facades, signs, paving, people);
+    #: dead_leaves + streets <= 1, the rest look at the bundled photos
+    streets: float = 0.0
     #: train sequences: depth layers in front of the background (0 = a flat scene). Each layer
     #: is a sparse cloud of leaves nearer the camera, so it moves faster than the background
     #: (parallax), as a hand-held camera sees a street.
@@ -65,6 +68,12 @@ class SampleParams:
         _check(32 <= self.height <= 4096, "data.sample.height", "must be in [32, 4096]")
         _check(self.objects >= 1, "data.sample.objects", "must be >= 1")
         _check(0.0 <= self.dead_leaves <= 1.0, "data.sample.dead_leaves", "must be in [0, 1]")
+        _check(0.0 <= self.streets <= 1.0, "data.sample.streets", "must be in [0, 1]")
+        _check(
+            self.dead_leaves + self.streets <= 1.0,
+            "data.sample.streets",
+            f"plus data.sample.dead_leaves ({self.dead_leaves}) must be <= 1",
+        )
         _check(0 <= self.depth_layers <= 4, "data.sample.depth_layers", "must be in [0, 4]")
         _check(0.0 <= self.leaf_textures <= 1.0, "data.sample.leaf_textures", "must be in [0, 1]")
         _check(0.0 <= self.deform <= 0.5, "data.sample.deform", "must be in [0, 0.5]")

@@ -140,7 +140,7 @@ def _drop_leaves(
         if leaf_textures > 0 and rng.random() < leaf_textures:
             fill = procedural_texture(rng, y1 - y0, x1 - x0, fill, _colour(rng, palettes))
         elif r >= TEXTURED_RADIUS and texture_photos and rng.random() < 0.5:
-            fill = _texture_patch(rng, texture_photos, y1 - y0, x1 - x0) * (fill / 128.0)
+            fill = texture_patch(rng, texture_photos, y1 - y0, x1 - x0) * (fill / 128.0)
         region = scene[y0:y1, x0:x1]
         region += alpha * (fill - region)
         if cover is not None:
@@ -178,7 +178,7 @@ def _colour(rng: np.random.Generator, palettes: list[np.ndarray]) -> np.ndarray:
     return palette[rng.integers(len(palette))].astype(np.float32)
 
 
-def _texture_patch(
+def texture_patch(
     rng: np.random.Generator, photos: list[np.ndarray], h: int, w: int
 ) -> np.ndarray:
     """(h, w, 3) float32 patch of a random texture photo at a random scale in [0.5, 1.5]."""

@@ -36,6 +36,7 @@ import numpy as np
 from deblurflow.images import write_png
 from deblurflow.params import SampleParams
 from deblurflow.sources.dead_leaves import dead_leaves, leaf_layer
+from deblurflow.sources.streets import street_scene
 
 log = logging.getLogger(__name__)
 
@@ -394,6 +395,7 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
         # the training ones.
         order = np.random.default_rng([seed, split_id, 0]).permutation(len(pool))
         counts[split] = {}
+        photo_sequences = 0  # train sequences not over dead leaves so far: streets take a share
         for i in range(n_sequences):
             rng = np.random.default_rng([seed, split_id, 1 + i])
             name = pool[order[i % len(pool)]]
@@ -417,6 +419,15 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
                 background = dead_leaves(
                     scene_rng, *size, *leaf_pools, leaf_textures=content.leaf_textures
                 )
+            elif split == "train":
+                photo_sequences += 1
+                if sample.streets > 0 and _procedural(
+                    photo_sequences - 1, sample.streets / (1.0 - sample.dead_leaves)
+                ):
+                    name = "street"
+                    scene_rng = np.random.default_rng([seed, split_id, 1 + i, 3])
+                    size = (round(2.5 * sample.height), round(2.5 * sample.width))
+                    background = street_scene(scene_rng, *size, *leaf_pools)
             plan = plan_sequence(
                 rng, background, [photos[p] for p in object_names], sample.frames,
                 sample.width, sample.height, content, leaf_pools,

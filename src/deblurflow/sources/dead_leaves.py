@@ -162,14 +162,18 @@ def procedural_texture(
         if kind == 1:  # square-wave stripes, anti-aliased by a slight softening
             wave = cv2.GaussianBlur((wave > 0.5).astype(np.float32), (0, 0), 0.5)
     else:
-        # 1/f noise: white noise filtered in the Fourier domain, normalised to [0, 1].
-        spectrum = np.fft.rfft2(rng.standard_normal((h, w)))
-        fy = np.fft.fftfreq(h)[:, None]
-        fx = np.fft.rfftfreq(w)[None, :]
-        spectrum /= np.maximum(np.hypot(fy, fx), 1.0 / max(h, w)) ** rng.uniform(0.5, 1.2)
-        noise = np.fft.irfft2(spectrum, s=(h, w))
-        wave = ((noise - noise.min()) / (np.ptp(noise) + 1e-6)).astype(np.float32)
+        wave = pink_noise(rng, h, w, rng.uniform(0.5, 1.2))
     return a + wave[:, :, None] * (b - a)
+
+
+def pink_noise(rng: np.random.Generator, h: int, w: int, exponent: float) -> np.ndarray:
+    """(h, w) float32 1/f^exponent noise in [0, 1]: white noise filtered in the Fourier domain."""
+    spectrum = np.fft.rfft2(rng.standard_normal((h, w)))
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    spectrum /= np.maximum(np.hypot(fy, fx), 1.0 / max(h, w)) ** exponent
+    noise = np.fft.irfft2(spectrum, s=(h, w))
+    return ((noise - noise.min()) / (np.ptp(noise) + 1e-6)).astype(np.float32)
 
 
 def _colour(rng: np.random.Generator, palettes: list[np.ndarray]) -> np.ndarray:
@@ -178,9 +182,7 @@ def _colour(rng: np.random.Generator, palettes: list[np.ndarray]) -> np.ndarray:
     return palette[rng.integers(len(palette))].astype(np.float32)
 
 
-def texture_patch(
-    rng: np.random.Generator, photos: list[np.ndarray], h: int, w: int
-) -> np.ndarray:
+def texture_patch(rng: np.random.Generator, photos: list[np.ndarray], h: int, w: int) -> np.ndarray:
     """(h, w, 3) float32 patch of a random texture photo at a random scale in [0.5, 1.5]."""
     photo = photos[rng.integers(len(photos))]
     zoom = rng.uniform(0.5, 1.5)

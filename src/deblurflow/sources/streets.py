@@ -19,15 +19,18 @@ import string
 import cv2
 import numpy as np
 
-from deblurflow.sources.dead_leaves import texture_patch
+from deblurflow.sources.dead_leaves import pink_noise, texture_patch
 
 OPTICS_SIGMA = (0.3, 0.7)  #: Gaussian softness of the lens, in scene pixels
 HORIZON = (0.3, 0.6)  #: the ground line's height as a share of the scene height
 SHIFT = 4  #: sub-pixel bits of cv2's drawing coordinates
 FONTS = (
-    cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
-    cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_PLAIN,
-)  # fmt: skip
+    cv2.FONT_HERSHEY_SIMPLEX,
+    cv2.FONT_HERSHEY_DUPLEX,
+    cv2.FONT_HERSHEY_COMPLEX,
+    cv2.FONT_HERSHEY_TRIPLEX,
+    cv2.FONT_HERSHEY_PLAIN,
+)
 LETTERS = string.ascii_uppercase + string.digits
 
 
@@ -60,6 +63,10 @@ def street_scene(
     ]
     for foot, draw in sorted(uprights, key=lambda u: u[0]):  # far to near: nearer ones occlude
         draw(rng, scene, palette, horizon, foot)
+    # Weathering, stains and fabric: a faint 1/f texture over every surface, so no region is
+    # the flat colour of a drawing.
+    grain = pink_noise(rng, height, width, rng.uniform(0.6, 1.1)) - 0.5
+    scene *= 1.0 + rng.uniform(0.1, 0.35) * grain[:, :, None]
     scene = cv2.GaussianBlur(scene, (0, 0), float(rng.uniform(*OPTICS_SIGMA)))
     return np.clip(np.rint(scene), 0, 255).astype(np.uint8)
 
@@ -108,7 +115,7 @@ def _facades(
         _box(scene, x0, top, x1, y1, wall)
         ix0, ix1 = max(0, int(x0)), min(width, math.ceil(x1))
         iy0, iy1 = max(0, int(top)), min(height, math.ceil(y1))
-        if texture_photos and ix1 > ix0 and iy1 > iy0 and rng.random() < 0.4:
+        if texture_photos and ix1 > ix0 and iy1 > iy0 and rng.random() < 0.6:
             patch = texture_patch(rng, texture_photos, iy1 - iy0, ix1 - ix0)
             strength = rng.uniform(0.2, 0.6)  # stone or brick cladding, tinted by the wall
             region = scene[iy0:iy1, ix0:ix1]
@@ -150,9 +157,13 @@ def _windows(
 
 
 def _sign(
-    rng: np.random.Generator, scene: np.ndarray, palette: np.ndarray, x0: float, x1: float,
+    rng: np.random.Generator,
+    scene: np.ndarray,
+    palette: np.ndarray,
+    x0: float,
+    x1: float,
     y1: float,
-) -> None:  # fmt: skip
+) -> None:
     """A shop sign over the ground floor: a coloured band with a line of lettering."""
     band_h = rng.uniform(8.0, 26.0)
     sx0 = x0 + rng.uniform(0.0, 0.3) * (x1 - x0)
@@ -261,23 +272,51 @@ def _person(
     hip, shoulder = foot - 0.48 * h, foot - 0.8 * h
     limb = max(1, round(0.07 * h))
     for dx in (-stride / 2, stride / 2):
-        cv2.line(scene, _pt(x, hip), _pt(x + dx, foot), tuple(map(float, legs)), limb,
-                 cv2.LINE_AA, SHIFT)  # fmt: skip
+        cv2.line(
+            scene, _pt(x, hip), _pt(x + dx, foot), tuple(map(float, legs)), limb, cv2.LINE_AA, SHIFT
+        )
     torso_w = 0.13 * h
     quad = np.array(
-        [_pt(x - torso_w, shoulder), _pt(x + torso_w, shoulder),
-         _pt(x + 0.8 * torso_w, hip + 0.04 * h), _pt(x - 0.8 * torso_w, hip + 0.04 * h)],
+        [
+            _pt(x - torso_w, shoulder),
+            _pt(x + torso_w, shoulder),
+            _pt(x + 0.8 * torso_w, hip + 0.04 * h),
+            _pt(x - 0.8 * torso_w, hip + 0.04 * h),
+        ],
         np.int32,
-    )  # fmt: skip
+    )
     cv2.fillPoly(scene, [quad], tuple(map(float, top)), cv2.LINE_AA, SHIFT)
     for side in (-1, 1):
         swing = rng.uniform(-0.12, 0.12) * h
-        cv2.line(scene, _pt(x + side * torso_w, shoulder + 0.02 * h),
-                 _pt(x + side * (torso_w + 0.03 * h) + swing, hip + 0.02 * h),
-                 tuple(map(float, top * 0.9)), max(1, round(0.05 * h)), cv2.LINE_AA, SHIFT)  # fmt: skip
+        cv2.line(
+            scene,
+            _pt(x + side * torso_w, shoulder + 0.02 * h),
+            _pt(x + side * (torso_w + 0.03 * h) + swing, hip + 0.02 * h),
+            tuple(map(float, top * 0.9)),
+            max(1, round(0.05 * h)),
+            cv2.LINE_AA,
+            SHIFT,
+        )
     head = 0.065 * h
     cy = shoulder - 1.1 * head
-    cv2.circle(scene, _pt(x, cy), round(head * (1 << SHIFT)), tuple(map(float, skin)), -1,
-               cv2.LINE_AA, SHIFT)  # fmt: skip
-    cv2.ellipse(scene, _pt(x, cy - 0.3 * head), (round(head * 16), round(0.75 * head * 16)), 0,
-                180, 360, tuple(map(float, hair)), -1, cv2.LINE_AA, SHIFT)  # fmt: skip
+    cv2.circle(
+        scene,
+        _pt(x, cy),
+        round(head * (1 << SHIFT)),
+        tuple(map(float, skin)),
+        -1,
+        cv2.LINE_AA,
+        SHIFT,
+    )
+    cv2.ellipse(
+        scene,
+        _pt(x, cy - 0.3 * head),
+        (round(head * 16), round(0.75 * head * 16)),
+        0,
+        180,
+        360,
+        tuple(map(float, hair)),
+        -1,
+        cv2.LINE_AA,
+        SHIFT,
+    )

@@ -162,16 +162,19 @@ def procedural_texture(
         if kind == 1:  # square-wave stripes, anti-aliased by a slight softening
             wave = cv2.GaussianBlur((wave > 0.5).astype(np.float32), (0, 0), 0.5)
     else:
-        wave = pink_noise(rng, h, w, rng.uniform(0.5, 1.2))
+        wave = pink_noise(rng, h, w, (0.5, 1.2))
     return a + wave[:, :, None] * (b - a)
 
 
-def pink_noise(rng: np.random.Generator, h: int, w: int, exponent: float) -> np.ndarray:
-    """(h, w) float32 1/f^exponent noise in [0, 1]: white noise filtered in the Fourier domain."""
+def pink_noise(
+    rng: np.random.Generator, h: int, w: int, exponents: tuple[float, float]
+) -> np.ndarray:
+    """(h, w) float32 1/f^e noise in [0, 1], e drawn in exponents: white noise filtered in the
+    Fourier domain."""
     spectrum = np.fft.rfft2(rng.standard_normal((h, w)))
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.rfftfreq(w)[None, :]
-    spectrum /= np.maximum(np.hypot(fy, fx), 1.0 / max(h, w)) ** exponent
+    spectrum /= np.maximum(np.hypot(fy, fx), 1.0 / max(h, w)) ** rng.uniform(*exponents)
     noise = np.fft.irfft2(spectrum, s=(h, w))
     return ((noise - noise.min()) / (np.ptp(noise) + 1e-6)).astype(np.float32)
 

@@ -65,7 +65,7 @@ def street_scene(
         draw(rng, scene, palette, horizon, foot)
     # Weathering, stains and fabric: a faint 1/f texture over every surface, so no region is
     # the flat colour of a drawing.
-    grain = pink_noise(rng, height, width, rng.uniform(0.6, 1.1)) - 0.5
+    grain = pink_noise(rng, height, width, (0.6, 1.1)) - 0.5
     scene *= 1.0 + rng.uniform(0.1, 0.35) * grain[:, :, None]
     scene = cv2.GaussianBlur(scene, (0, 0), float(rng.uniform(*OPTICS_SIGMA)))
     return np.clip(np.rint(scene), 0, 255).astype(np.uint8)

@@ -56,7 +56,7 @@ def street_scene(
     _facades(rng, scene, palette, texture_photos, horizon)
     _ground(rng, scene, palette, horizon)
     uprights = [(rng.uniform(horizon, 1.1 * height), _pole) for _ in range(rng.integers(8))]
-    # People crowd toward the horizon: a uniform draw in depth (1/distance) below the horizon.
+    # Feet drawn with a skew toward the horizon (u^1.5): many small far people, few near ones.
     uprights += [
         (horizon + (height - horizon) * rng.random() ** 1.5 + 2, _person)
         for _ in range(rng.integers(4, 30))

@@ -74,8 +74,12 @@ def dead_leaves(
     scene = np.empty((height, width, 3), np.float32)
     scene[:] = _colour(rng, palettes)
     _drop_leaves(rng, scene, None, palettes, texture_photos, coverage, leaf_textures)
-    sigma = float(rng.uniform(*OPTICS_SIGMA))
-    scene = cv2.GaussianBlur(scene, (0, 0), sigma)
+    return lens(rng, scene)
+
+
+def lens(rng: np.random.Generator, scene: np.ndarray) -> np.ndarray:
+    """A float32 scene seen through a camera's slight optical softness, as uint8."""
+    scene = cv2.GaussianBlur(scene, (0, 0), float(rng.uniform(*OPTICS_SIGMA)))
     return np.clip(np.rint(scene), 0, 255).astype(np.uint8)
 
 

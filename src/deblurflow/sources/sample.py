@@ -411,11 +411,11 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
                                   still=bool(still < sample.still_camera),
                                   camera_speed=sample.camera_speed)  # fmt: skip
             background = photos[name]
+            # A procedural scene has its own stream and is 2.5 frames wide: the path fits.
+            size = (round(2.5 * sample.height), round(2.5 * sample.width))
             if split == "train" and _procedural(i, sample.dead_leaves):
-                # A scene of its own stream, 2.5 frames wide: the camera path fits with room.
                 name = "dead_leaves"
                 scene_rng = np.random.default_rng([seed, split_id, 1 + i, 1])
-                size = (round(2.5 * sample.height), round(2.5 * sample.width))
                 background = dead_leaves(
                     scene_rng, *size, *leaf_pools, leaf_textures=content.leaf_textures
                 )
@@ -426,7 +426,6 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
                 ):
                     name = "street"
                     scene_rng = np.random.default_rng([seed, split_id, 1 + i, 3])
-                    size = (round(2.5 * sample.height), round(2.5 * sample.width))
                     background = street_scene(scene_rng, *size, *leaf_pools)
             plan = plan_sequence(
                 rng, background, [photos[p] for p in object_names], sample.frames,

@@ -19,9 +19,8 @@ import string
 import cv2
 import numpy as np
 
-from deblurflow.sources.dead_leaves import pink_noise, texture_patch
+from deblurflow.sources.dead_leaves import lens, pink_noise, texture_patch
 
-OPTICS_SIGMA = (0.3, 0.7)  #: Gaussian softness of the lens, in scene pixels
 HORIZON = (0.3, 0.6)  #: the ground line's height as a share of the scene height
 SHIFT = 4  #: sub-pixel bits of cv2's drawing coordinates
 FONTS = (
@@ -67,8 +66,7 @@ def street_scene(
     # the flat colour of a drawing.
     grain = pink_noise(rng, height, width, (0.6, 1.1)) - 0.5
     scene *= 1.0 + rng.uniform(0.1, 0.35) * grain[:, :, None]
-    scene = cv2.GaussianBlur(scene, (0, 0), float(rng.uniform(*OPTICS_SIGMA)))
-    return np.clip(np.rint(scene), 0, 255).astype(np.uint8)
+    return lens(rng, scene)
 
 
 def _colour(rng: np.random.Generator, palette: np.ndarray, light: float = 1.0) -> np.ndarray:

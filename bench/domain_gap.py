@@ -20,13 +20,21 @@ Per real pair (at ``--real-size`` px wide), in one run:
    sample x lines**, its frames blurred by straight lines of 3-15 px in any direction (blur of
    the real pairs' lengths that knows nothing of their kernels);
 5. **tuned on real blur**: the same fine-tuning on the real pairs themselves: what this
-   architecture can reach on them at all (it memorises two frames; a ceiling, not a result).
+   architecture can reach on them at all (it memorises two frames; a ceiling, not a result);
+6. **adapted to each photo, told its kernels**: a model that is told the blur and adapts to the
+   photo's own content, as test-time adaptation would with a perfect kernel estimate. Per pair,
+   a copy of the model is fine-tuned on its own output for the blurred frame (the best sharp
+   guess there is without the sharp frame), blurred by the pair's real kernels, and scored on
+   that blurred frame;
+7. **adapted to each photo, blind**: the same, with the kernels estimated from the model's
+   output against the blurred frame instead (no sharp frame needed: what a user could run).
 
 After the table, per pair: the gains of row 1 and row 2 on the half of the 32 px tiles that the
 kernels explain best (where the real frame is its kernels' convolution), and the share of the
 extra error of the real frame over the re-blurred one in the worst-explained tenth (movers).
 
-3 and 5 train on the pairs they score, 4 on their kernels: diagnostics, never a model to ship.
+3 and 5 train on the pairs they score, 4 and 6 on their kernels: diagnostics, never a model to
+ship.
 Training is the pipeline's pixel step (Charbonnier, AdamW 1e-3 (0.9, 0.9), batches of 8 crops of
 64x64 with flips, bf16 where the CPU has it); scoring is fp32 on whole frames.
 
@@ -76,13 +84,19 @@ def tile_kernels(
     return out
 
 
+def blur_by(frame: np.ndarray, kernels: list, gamma: float) -> np.ndarray:
+    """``frame`` (uint8 RGB) blurred tile by tile by ``kernels`` (``tile_kernels``' list) in the
+    light given by ``gamma``, encoded back as the synthesize stage encodes."""
+    out = np.empty_like(frame)
+    for rows, cols, k in kernels:
+        out[rows, cols] = common.convolve(frame, k, gamma)[rows, cols]
+    return out
+
+
 def reblur(sharp: np.ndarray, blurred: np.ndarray, gamma: float, tile: int = TILE) -> np.ndarray:
     """``sharp`` (uint8 RGB) blurred tile by tile by the kernels estimated from (sharp, blurred)
-    in the light given by ``gamma``, encoded back as the synthesize stage encodes."""
-    out = np.empty_like(sharp)
-    for rows, cols, k in tile_kernels(sharp, blurred, gamma, tile):
-        out[rows, cols] = common.convolve(sharp, k, gamma)[rows, cols]
-    return out
+    in the light given by ``gamma``."""
+    return blur_by(sharp, tile_kernels(sharp, blurred, gamma, tile), gamma)
 
 
 def best_gamma(
@@ -114,6 +128,24 @@ def gains(generator, pairs: list[tuple[str, np.ndarray, np.ndarray]]) -> dict[st
     """{name: (input PSNR, model PSNR)} of ``generator`` (fp32, whole frames) on the pairs."""
     run = torch_runner(generator, "cpu")
     return {name: (psnr(s, b), psnr(s, deblur_tiled(run, b))) for name, b, s in pairs}
+
+
+def adapted(generator, real, gammas: dict, told: bool, steps: int, seed: int) -> dict:
+    """{name: (input PSNR, PSNR)} per pair of a copy of ``generator`` fine-tuned ``steps`` steps
+    on its own output for the pair's blurred frame, blurred by kernels estimated from (sharp,
+    blurred) when ``told``, else from (output, blurred); scored on that blurred frame."""
+    run = torch_runner(generator, "cpu")
+    scores = {}
+    for name, blurred, sharp in real:
+        guess = deblur_tiled(run, blurred)
+        kernels = tile_kernels(sharp if told else guess, blurred, gammas[name])
+        model = fine_tune(generator, blur_by(guess, kernels, gammas[name])[None], guess[None],
+                          steps, seed)  # fmt: skip
+        scores[name] = (
+            psnr(sharp, blurred),
+            psnr(sharp, deblur_tiled(torch_runner(model, "cpu"), blurred)),
+        )
+    return scores
 
 
 def tile_split(sharp, real, synthetic, out_real, out_synthetic, tile: int = 32) -> tuple:
@@ -154,10 +186,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     generator, _ = load_generator(args.model)
-    real, synthetic, kernels, fits = [], [], [], {}
+    real, synthetic, kernels, fits, gammas = [], [], [], {}, {}
     for pair in find_pairs(args.real):
         blurred, sharp = load_pair(pair, args.real_size)
         gamma, fits[pair.name], reblurred = best_gamma(sharp, blurred)
+        gammas[pair.name] = gamma
         real.append((pair.name, blurred, sharp))
         synthetic.append((pair.name, reblurred, sharp))
         kernels += [(k, gamma) for _, _, k in tile_kernels(sharp, blurred, gamma)]
@@ -187,6 +220,12 @@ def main() -> None:
         ),
         "tuned on real blur": gains(
             fine_tune(generator, stack(real, 1), stack(real, 2), args.steps, args.seed), real
+        ),
+        "adapted to each photo, told its kernels": adapted(
+            generator, real, gammas, True, args.steps, args.seed
+        ),
+        "adapted to each photo, blind": adapted(
+            generator, real, gammas, False, args.steps, args.seed
         ),
     }
     names = [name for name, _, _ in real]

@@ -58,7 +58,8 @@ def card(generator, info: dict, s: dict, args) -> str:
             "",
             "The generator `deblurflow predict` uses when no `-m` is given and the workspace has",
             "no `models/best.pt`; `train.init_from: models/pretrained/deblurflow.pt` fine-tunes",
-            "from it.",
+            f"from it, with `model.channels: {model['channels']}` and `model.res_blocks: "
+            f"{model['res_blocks']}` (its architecture).",
             "",
             f"- **Architecture**: `{model['generator']}`, width {model['channels']}, "
             f"{model['res_blocks']} residual blocks ({n_params:,} parameters); input and output"

@@ -3,6 +3,8 @@ generator contract is in test_generator_contract.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,7 +13,7 @@ from deblurflow.models import (
     HalfResGenerator,
     build_generator,
 )
-from deblurflow.params import ModelParams, parse_params
+from deblurflow.params import ModelParams, load_params, parse_params
 from deblurflow.tiling import required_multiple
 
 HALF = ModelParams(generator="halfres", channels=8, res_blocks=2, d_channels=8)
@@ -30,9 +32,13 @@ def test_parameter_count_by_hand(width, blocks):
     assert sum(p.numel() for p in g.parameters()) == _net_params(width, blocks)
 
 
-def test_default_size_is_309k():
-    # 6,976 head + 4 x 73,856 blocks + 6,924 tail
+def test_the_shipped_size_is_309k_and_the_default_124k():
+    # shipped 64x4: 6,976 head + 4 x 73,856 blocks + 6,924 tail
     assert _net_params(64, 4) == 309_324
+    # the demo's default (params.yaml) 40x4: 4,360 head + 4 x 28,880 blocks + 4,332 tail
+    model = load_params(Path(__file__).resolve().parents[1] / "params.yaml").model
+    g = HalfResGenerator.from_params(model)
+    assert sum(p.numel() for p in g.parameters()) == _net_params(40, 4) == 124_212
 
 
 def test_each_output_pixel_gets_its_own_correction_channels():

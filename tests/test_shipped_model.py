@@ -38,3 +38,33 @@ def test_the_real_pair_scores_reproduce_in_fp32():
     assert got["real_input_psnr"] == pytest.approx(scores["real_input_psnr"], abs=1e-3)
     assert got["real_psnr"] == pytest.approx(scores["real_psnr"], abs=0.02)
     assert got["real_gain_psnr"] > 0  # it deblurs real photos, measured beside the input
+
+
+def test_init_from_the_shipped_model_with_the_width_its_card_names():
+    """The docs' fine-tuning command: the repo's params with the card's architecture load the
+    shipped weights; the demo's own width is refused in one line naming the key."""
+    import dataclasses
+
+    import torch
+
+    from deblurflow.models import build_generator
+    from deblurflow.params import load_params
+    from deblurflow.training.loop import warm_start
+
+    params = load_params(REPO / "params.yaml")
+    shipped = str(SHIPPED / "deblurflow.pt")
+    source, info = load_generator(shipped)
+    card = (SHIPPED / "MODEL_CARD.md").read_text()
+    width, blocks = info["model"]["channels"], info["model"]["res_blocks"]
+    assert f"`model.channels: {width}` and `model.res_blocks: {blocks}`" in card
+    model = dataclasses.replace(params.model, channels=width, res_blocks=blocks)
+    tuned = dataclasses.replace(params, model=model)
+    gen = build_generator(tuned.model)
+    warm_start(gen, shipped, tuned)
+    for ours, theirs in zip(gen.state_dict().values(), source.state_dict().values()):
+        assert torch.equal(ours, theirs)
+    if params.model.channels != width:
+        with pytest.raises(
+            ValueError, match=rf"channels {width} \(model: {params.model.channels}\)"
+        ):
+            warm_start(build_generator(params.model), shipped, params)

@@ -299,3 +299,42 @@ def test_weights_only_refusal_is_one_line(tmp_path):
         load_generator(path)
     assert "\n" not in str(info.value)
     assert "refused" in str(info.value) and "system" in str(info.value)
+
+
+_FINALIZER_STAGE = """
+import os, signal, sys
+from deblurflow import stage
+
+class SigtermInFinalizer:  # the handler runs inside __del__, where Python drops exceptions
+    def __del__(self):
+        signal.raise_signal(signal.SIGTERM)
+
+class BrokenFinalizer:  # a library object the interrupt left half-updated
+    def __del__(self):
+        raise KeyError("state the interrupt cut short")
+
+def body():
+    if sys.argv[1] == "lost":
+        SigtermInFinalizer()
+        for step in range(3):
+            stage.check_terminated()  # the training loop's per-step check
+            print("step", step)
+        return 0
+    kept = BrokenFinalizer()  # collected while the stop is handled
+    os.kill(os.getpid(), signal.SIGTERM)
+    print("not reached", kept)
+
+sys.exit(stage.run("train", body, on_interrupt=lambda: "epochs 1-2 are saved"))
+"""
+
+
+@pytest.mark.parametrize("case", ["lost", "broken"])
+def test_sigterm_near_a_finalizer_is_still_one_line(case):
+    """A SIGTERM whose handler runs inside a finalizer is not lost (the next per-step check
+    raises it), and a finalizer that fails after the stop adds no traceback."""
+    proc = subprocess.run([sys.executable, "-c", _FINALIZER_STAGE, case], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 143, proc.stderr
+    assert "step" not in proc.stdout and "not reached" not in proc.stdout
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == "train: stopped by SIGTERM; epochs 1-2 are saved"

@@ -45,6 +45,35 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+# A signal handler runs wherever the main thread is, also inside a finalizer (``__del__``, a
+# weakref callback such as SQLAlchemy's state clean-up), where Python drops the exception and
+# prints it as "Exception ignored". Such a lost SIGTERM is kept here instead and raised again
+# at the next ``check_terminated()``: the training loop calls it every step.
+_lost_terminate = threading.Event()
+
+
+def _keep_lost_terminate(hook: Callable) -> Callable:
+    def unraisable(info) -> None:
+        if isinstance(info.exc_value, Terminated):
+            _lost_terminate.set()
+        else:
+            hook(info)
+
+    unraisable.keeps_lost_terminate = True
+    return unraisable
+
+
+def _quiet_after_interrupt(info) -> None:
+    log.debug("after the stop, a finalizer raised %r (%s)", info.exc_value, info.object)
+
+
+def check_terminated() -> None:
+    """Raise the SIGTERM a finalizer swallowed, if one did."""
+    if _lost_terminate.is_set():
+        _lost_terminate.clear()
+        raise Terminated()
+
+
 def run(
     stage: str,
     body: Callable[[], int | None],
@@ -61,11 +90,17 @@ def run(
             log.info("removed %s, left by a killed run", p)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
+        if not getattr(sys.unraisablehook, "keeps_lost_terminate", False):
+            sys.unraisablehook = _keep_lost_terminate(sys.unraisablehook)
     try:
         return body() or 0
     except EXPECTED + errors as exc:
         return fail(stage, exc)
     except KeyboardInterrupt as exc:
+        # The interrupt can leave a library's objects half-updated (SQLAlchemy's session in
+        # MLflow's store, mid-commit); their finalizers may then raise as they are collected.
+        # The stage has stopped: their complaints are logged in one line, not as tracebacks.
+        sys.unraisablehook = _quiet_after_interrupt
         term = isinstance(exc, Terminated)
         where = on_interrupt() if on_interrupt else ""
         how = "SIGTERM" if term else "Ctrl-C"

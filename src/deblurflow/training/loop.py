@@ -24,6 +24,7 @@ from ..models import ModelFileError, build_discriminator, build_generator, load_
 from ..params import Params, TrainParams, to_dict
 from ..prepared import fingerprint, load_split
 from ..runtime import Runtime, maybe_compile
+from ..stage import check_terminated
 from .checkpoint import clear_checkpoints, write_epoch
 from .pairs import DEVICE_DATA_SHARE, PairStore, epoch_batches
 from .resume import load_resumable, resume_key
@@ -294,6 +295,7 @@ class Epochs:
             disable=None if runtime.is_main else True,
         )  # None: off when not a terminal
         for i, index in enumerate(bar, start=1):
+            check_terminated()  # a SIGTERM a finalizer swallowed stops here
             blur, sharp = store.crops(  # (B, 3, ch, cw) each
                 index, plan.crop, crop_gen, plan.mine, tp.rotate90, tp.color_jitter
             )

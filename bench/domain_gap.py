@@ -130,14 +130,14 @@ def gains(generator, pairs: list[tuple[str, np.ndarray, np.ndarray]]) -> dict[st
     return {name: (psnr(s, b), psnr(s, deblur_tiled(run, b))) for name, b, s in pairs}
 
 
-def adapted(generator, real, gammas: dict, told: bool, steps: int, seed: int) -> dict:
+def adapted(generator, real, guesses: dict, gammas: dict, told: bool, steps: int, seed: int):
     """{name: (input PSNR, PSNR)} per pair of a copy of ``generator`` fine-tuned ``steps`` steps
-    on its own output for the pair's blurred frame, blurred by kernels estimated from (sharp,
-    blurred) when ``told``, else from (output, blurred); scored on that blurred frame."""
-    run = torch_runner(generator, "cpu")
+    on its own output for the pair's blurred frame (``guesses[name]``), blurred by kernels
+    estimated from (sharp, blurred) when ``told``, else from (output, blurred); scored on that
+    blurred frame."""
     scores = {}
     for name, blurred, sharp in real:
-        guess = deblur_tiled(run, blurred)
+        guess = guesses[name]
         kernels = tile_kernels(sharp if told else guess, blurred, gammas[name])
         model = fine_tune(generator, blur_by(guess, kernels, gammas[name])[None], guess[None],
                           steps, seed)  # fmt: skip
@@ -202,6 +202,8 @@ def main() -> None:
     line_blur = np.stack([common.convolve(f, common.line_kernel(int(n), a), 2.2)
                           for f, n, a in zip(sample, lengths, angles)])  # fmt: skip
     stack = lambda rows, i: np.stack([r[i] for r in rows])  # noqa: E731
+    run = torch_runner(generator, "cpu")
+    guesses = {name: deblur_tiled(run, b) for name, b, _ in real}  # the model's own outputs
     rows = {
         "real blur": gains(generator, real),
         "sharp x real kernels": gains(generator, synthetic),
@@ -222,10 +224,10 @@ def main() -> None:
             fine_tune(generator, stack(real, 1), stack(real, 2), args.steps, args.seed), real
         ),
         "adapted to each photo, told its kernels": adapted(
-            generator, real, gammas, True, args.steps, args.seed
+            generator, real, guesses, gammas, True, args.steps, args.seed
         ),
         "adapted to each photo, blind": adapted(
-            generator, real, gammas, False, args.steps, args.seed
+            generator, real, guesses, gammas, False, args.steps, args.seed
         ),
     }
     names = [name for name, _, _ in real]
@@ -243,9 +245,8 @@ def main() -> None:
           "(gamma 1.0) / in linear light (gamma 2.2): "
           + ", ".join(f"{n} {fits[n][1.0]:.2f} / {fits[n][2.2]:.2f} dB"
                       for n in names))  # fmt: skip
-    run = torch_runner(generator, "cpu")
     for (name, b, s), (_, r, _) in zip(real, synthetic):
-        split = tile_split(s, b, r, deblur_tiled(run, b), deblur_tiled(run, r))
+        split = tile_split(s, b, r, guesses[name], deblur_tiled(run, r))
         print(f"{name}: on the best-explained half of the 32 px tiles (resid {split[0]:.1f} dB) "
               f"real blur {split[1]:+.2f}, sharp x real kernels {split[2]:+.2f}; the worst-"
               f"explained tenth holds {split[3]:.0%} of the real frame's extra error")  # fmt: skip

@@ -81,12 +81,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    if args.isa:
-        argv = sys.argv[1:]
-        i = next(i for i, a in enumerate(argv) if a.startswith("--isa"))
-        child = argv[:i] + argv[i + (1 if "=" in argv[i] else 2) :]
-        env = {**os.environ, **ISA_ENV[args.isa]}
-        sys.exit(subprocess.run([sys.executable, __file__, *child], env=env).returncode)
+    isa_env = ISA_ENV.get(args.isa, {})
+    if any(os.environ.get(k) != v for k, v in isa_env.items()):  # torch reads them at import
+        env = {**os.environ, **isa_env}
+        sys.exit(subprocess.run([sys.executable, __file__, *sys.argv[1:]], env=env).returncode)
     measure(args)
 
 

@@ -21,6 +21,7 @@ def test_real_data_is_in_the_repo():
         "Istanbul_sharp.png",
     ]
     assert len(list((real / "highfps-real" / "frames").glob("image_*.png"))) == 161
+    assert len(list((real / "gopro-scenes").glob("seq*_frame*.png"))) == 5
     assert "Licence" in (real / "README.md").read_text()
 
 
@@ -29,6 +30,13 @@ def test_default_real_pairs_are_the_shipped_ones_and_a_hashed_dep():
     assert params["evaluate"]["real_pairs"] == ["data/real/gopro-real"]
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     assert "data/real/gopro-real" in stages["evaluate"]["deps"]
+
+
+def test_default_train_photos_are_the_gopro_scenes_a_hashed_dep_of_download():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert params["data"]["sample"]["photos"] == "gopro"
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert "data/real/gopro-scenes" in stages["download"]["deps"]
 
 
 def test_nothing_reads_outside_the_repo():

@@ -405,3 +405,56 @@ def test_camera_speed_changes_train_sequences_only(tmp_path):
         for seq in sorted(p.name for p in (plain_raw / split).iterdir()):
             a = (plain_raw / split / seq / "000005.png").read_bytes()
             assert ((fast_raw / split / seq / "000005.png").read_bytes() == a) is same, seq
+
+
+def test_gopro_scenes_are_the_five_bundled_street_frames():
+    assert S.train_photos("scikit") == S.PHOTOS["train"]
+    scenes = S.train_photos("gopro")
+    assert scenes == tuple(
+        f"gopro/{n}" for n in ("seq11_frame1", "seq2_frame8", "seq3_frame1", "seq5_frame2",
+                               "seq6_frame8")
+    )  # fmt: skip
+    assert S.train_photos("both") == S.PHOTOS["train"] + scenes
+    folder = S.from_root(S.SCENES_DIR)
+    for name in scenes:
+        photo = S.load_photo(name)
+        file = cv2.imread(str(folder / f"{name.removeprefix('gopro/')}.png"))
+        assert photo.shape == (360, 640, 3) and photo.dtype == np.uint8
+        np.testing.assert_array_equal(photo, file[:, :, ::-1])  # RGB of the file's BGR
+
+
+def test_gopro_scenes_are_not_the_scored_pairs_scenes():
+    """A scene of a scored pair would be training on the score: every scene is far from both
+    frames of both pairs (the left-out Istanbul example scores 13.4 dB on its blurred frame)."""
+    folder = S.from_root("data/real/gopro-real")
+    for name in S.train_photos("gopro"):
+        scene = S.load_photo(name).astype(np.float64)
+        for pair in sorted(folder.glob("*.png")):
+            frame = cv2.resize(cv2.imread(str(pair))[:, :, ::-1], (640, 360),
+                               interpolation=cv2.INTER_AREA).astype(np.float64)  # fmt: skip
+            psnr = 10 * math.log10(255.0**2 / np.mean((scene - frame) ** 2))
+            assert psnr < 13.0, (name, pair.name, psnr)
+
+
+def test_photos_gopro_changes_train_photo_sequences_and_leaves_the_test_split(tmp_path):
+    scikit_raw, scikit = _render(tmp_path / "scikit", 0, SMALL)
+    gopro_raw, gopro = _render(tmp_path / "gopro", 0, dataclasses.replace(SMALL, photos="gopro"))
+    assert scikit["photos"]["train"] == list(S.PHOTOS["train"])
+    assert gopro["photos"]["train"] == list(S.train_photos("gopro"))
+    assert gopro["photos"]["test"] == scikit["photos"]["test"] == list(S.PHOTOS["test"])
+    for split, seq, same in (("test", "sample_test_00", True), ("train", "sample_train_00", False),
+                             ("train", "sample_train_01", False)):  # fmt: skip
+        a = (scikit_raw / split / seq / "000005.png").read_bytes()
+        b = (gopro_raw / split / seq / "000005.png").read_bytes()
+        assert (a == b) is same, (split, seq)
+
+
+def test_missing_gopro_scenes_are_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(S, "SCENES_DIR", str(tmp_path / "gopro-scenes"))
+    (tmp_path / "gopro-scenes").mkdir()
+    with pytest.raises(S.SourceError, match=r"data.sample.photos needs the GoPro scenes in .*"
+                                            r"gopro-scenes, which holds no PNG"):  # fmt: skip
+        S.train_photos("gopro")
+    (tmp_path / "gopro-scenes" / "seq1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(S.SourceError, match=r"GoPro scene 'gopro/seq1': .*cannot decode"):
+        S.load_photo(S.train_photos("gopro")[0])

@@ -54,6 +54,9 @@ class SampleParams:
     #: train sequences: the range the mean camera speed is drawn from, in px per 240 fps frame
     #: at 320 px width (scaled with the width); a 7-frame average smears about 6x that
     camera_speed: tuple[float, float] = (0.3, 2.0)
+    #: what the train split's photo sequences look at: scikit (scikit-image's photos), gopro
+    #: (real GoPro street frames in data/real/gopro-scenes) or both; the test split keeps its own
+    photos: Literal["scikit", "gopro", "both"] = "scikit"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "camera_speed", tuple(self.camera_speed))

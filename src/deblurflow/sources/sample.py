@@ -1,4 +1,4 @@
-"""The offline sample: GoPro-like 240 fps sequences rendered from scikit-image's bundled photos.
+"""The offline sample: GoPro-like 240 fps sequences rendered from bundled photos.
 
 Each sequence is a virtual hand-held camera looking at one photograph: a smooth random
 trajectory of sub-pixel translation and small rotation, sampled with ``cv2.warpAffine`` from a
@@ -19,6 +19,10 @@ frame stays sharp, as in a real frame where one thing moves (GoPro's Flower pair
 must leave the sharp parts alone. The test split is always rendered flat and rigid with a
 moving camera, so its scores stay comparable.
 
+The train split's photos are real GoPro street frames shipped in data/real/gopro-scenes
+(``data.sample.photos: gopro``), scikit-image's photos (``scikit``) or both; the test split
+always looks at scikit-image's chelsea and rocket, so its scores stay comparable.
+
 Speeds are in pixels per frame at 320 px width and scale with the width: GoPro's 7-frame
 averages smear by tens of pixels at 1280 px, i.e. about 3-15 px at 320 px.
 """
@@ -33,8 +37,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deblurflow.images import write_png
+from deblurflow.images import ImageError, read_rgb, write_png
 from deblurflow.params import SampleParams
+from deblurflow.repo import from_root
+from deblurflow.sources.common import SourceError
 from deblurflow.sources.dead_leaves import dead_leaves, leaf_layer
 from deblurflow.sources.streets import street_scene
 
@@ -57,6 +63,10 @@ TEXTURES: dict[str, tuple[str, ...]] = {
     "test": (),
 }
 
+#: Real GoPro street frames, five scenes of GOPRO other than the two scored real pairs'
+#: (data/real/README.md): train photos with ``data.sample.photos: gopro`` or ``both``.
+SCENES_DIR = "data/real/gopro-scenes"
+SCENE_PREFIX = "gopro/"  #: a scene's photo name is this + its file's stem
 SKLEARN_PHOTOS = ("china", "flower")  #: PHOTOS that come from scikit-learn's sample images
 REFERENCE_WIDTH = 320  #: the speeds below are in pixels per frame at this frame width
 CAMERA_SPEED = (0.3, 2.0)  #: mean camera speed: 7-frame average smears ~2-12 px at 320 px
@@ -123,8 +133,33 @@ def _view(pose: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.array([[c, -s, cx - (c * ox - s * oy)], [s, c, cy - (s * ox + c * oy)]])
 
 
+def scene_names() -> tuple[str, ...]:
+    """The bundled GoPro scenes as photo names (``gopro/<stem>``), in file-name order."""
+    folder = from_root(SCENES_DIR)
+    names = tuple(SCENE_PREFIX + p.stem for p in sorted(folder.glob("*.png")))
+    if not names:
+        raise SourceError(
+            f"data.sample.photos needs the GoPro scenes in {folder}, which holds no PNG "
+            "(restore data/real/gopro-scenes from git, or set data.sample.photos: scikit)"
+        )
+    return names
+
+
+def train_photos(choice: str) -> tuple[str, ...]:
+    """The train split's photos for ``data.sample.photos``: scikit, gopro or both."""
+    if choice == "scikit":
+        return PHOTOS["train"]
+    return scene_names() if choice == "gopro" else PHOTOS["train"] + scene_names()
+
+
 def load_photo(name: str) -> np.ndarray:
-    """One of PHOTOS as uint8 RGB (H, W, 3), read from the installed scikit-image/-learn."""
+    """One of PHOTOS (from the installed scikit-image/-learn) or a bundled GoPro scene
+    (``gopro/<stem>``) as uint8 RGB (H, W, 3)."""
+    if name.startswith(SCENE_PREFIX):
+        try:
+            return read_rgb(from_root(SCENES_DIR) / f"{name[len(SCENE_PREFIX):]}.png")
+        except ImageError as exc:
+            raise SourceError(f"GoPro scene {name!r}: {exc}") from None
     from skimage import data  # imported here: only the sample source needs scikit-image
 
     if name in SKLEARN_PHOTOS:
@@ -389,7 +424,7 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
     for split_id, (split, n_sequences) in enumerate(
         (("train", sample.train_sequences), ("test", sample.test_sequences))
     ):
-        pool = PHOTOS[split]
+        pool = train_photos(sample.photos) if split == "train" else PHOTOS[split]
         object_pool = pool + TEXTURES[split]
         # Separate streams per split and per sequence: adding a test sequence never changes
         # the training ones.

@@ -42,10 +42,13 @@ def fetch_raw(params: Params, out_dir: str | Path, downloads_dir: str | Path) ->
     with atomic_dir(out_dir) as tmp:
         if data.source == "sample":
             counts = sample.render_sample(data.sample, params.seed, tmp)
-            summary.update(seed=params.seed, photos={
-                "train": list(sample.train_photos(data.sample.photos)),
-                "test": list(sample.PHOTOS["test"]),
-            })
+            summary.update(
+                seed=params.seed,
+                photos={
+                    "train": list(sample.train_photos(data.sample.photos)),
+                    "test": list(sample.PHOTOS["test"]),
+                },
+            )
             summary["fps"] = _constant_fps(counts, GOPRO_FPS)
         elif data.source == "gopro":
             counts = gopro.extract_frames(archive, tmp)

@@ -157,7 +157,7 @@ def load_photo(name: str) -> np.ndarray:
     (``gopro/<stem>``) as uint8 RGB (H, W, 3)."""
     if name.startswith(SCENE_PREFIX):
         try:
-            return read_rgb(from_root(SCENES_DIR) / f"{name[len(SCENE_PREFIX):]}.png")
+            return read_rgb(from_root(SCENES_DIR) / f"{name[len(SCENE_PREFIX) :]}.png")
         except ImageError as exc:
             raise SourceError(f"GoPro scene {name!r}: {exc}") from None
     from skimage import data  # imported here: only the sample source needs scikit-image

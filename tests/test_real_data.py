@@ -21,7 +21,8 @@ def test_real_data_is_in_the_repo():
         "Istanbul_sharp.png",
     ]
     assert len(list((real / "highfps-real" / "frames").glob("image_*.png"))) == 161
-    assert len(list((real / "gopro-scenes").glob("seq*_frame*.png"))) == 5
+    assert len(list((real / "gopro-scenes").glob("seq*_frame*.png"))) == 5  # deblurred examples
+    assert len(list((real / "gopro-scenes").glob("sharp*.png"))) == 5  # sharp frames
     assert "Licence" in (real / "README.md").read_text()
 
 

@@ -409,12 +409,13 @@ def test_camera_speed_changes_train_sequences_only(tmp_path):
             assert ((fast_raw / split / seq / "000005.png").read_bytes() == a) is same, seq
 
 
-def test_gopro_scenes_are_the_five_bundled_street_frames():
+def test_gopro_scenes_are_the_ten_bundled_street_frames():
     assert S.train_photos("scikit") == S.PHOTOS["train"]
     scenes = S.train_photos("gopro")
     assert scenes == tuple(
         f"gopro/{n}" for n in ("seq11_frame1", "seq2_frame8", "seq3_frame1", "seq5_frame2",
-                               "seq6_frame8")
+                               "seq6_frame8", "sharp01", "sharp02", "sharp03", "sharp04",
+                               "sharp05")
     )  # fmt: skip
     assert S.train_photos("both") == S.PHOTOS["train"] + scenes
     folder = S.from_root(S.SCENES_DIR)
@@ -425,16 +426,46 @@ def test_gopro_scenes_are_the_five_bundled_street_frames():
         np.testing.assert_array_equal(photo, file[:, :, ::-1])  # RGB of the file's BGR
 
 
+def _same_scene_matches(a: np.ndarray, b: np.ndarray) -> int:
+    """ORB keypoint matches between two RGB frames that one homography explains (RANSAC, 3 px):
+    a view of the same scene a moment apart keeps tens to hundreds, another scene under 15."""
+    orb = cv2.ORB_create(2000)
+    (ka, da), (kb, db) = (orb.detectAndCompute(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), None)
+                          for x in (a, b))  # fmt: skip
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(da, db)
+    if len(matches) < 4:
+        return 0
+    pa = np.float32([ka[m.queryIdx].pt for m in matches])
+    pb = np.float32([kb[m.trainIdx].pt for m in matches])
+    _, inliers = cv2.findHomography(pa, pb, cv2.RANSAC, 3.0)
+    return 0 if inliers is None else int(inliers.sum())
+
+
 def test_gopro_scenes_are_not_the_scored_pairs_scenes():
     """A scene of a scored pair would be training on the score: every scene is far from both
-    frames of both pairs (the left-out Istanbul example scores 13.4 dB on its blurred frame)."""
+    frames of both pairs in pixels (the left-out Istanbul example scores 13.4 dB on its blurred
+    frame) and in geometry (Istanbul's sequence 13 frames later, which scores under 13 dB,
+    keeps 96 and 307 keypoint matches on Istanbul's two frames)."""
     frames = [f for pair in find_pairs(S.from_root("data/real/gopro-real"))
               for f in load_pair(pair, 640)]  # fmt: skip  # evaluate's 640x360, both frames
     assert len(frames) == 4
     for name in S.train_photos("gopro"):
         scene = S.load_photo(name)
         for i, frame in enumerate(frames):
-            assert psnr(frame, scene) < 13.0, (name, i, psnr(frame, scene))
+            score, matches = psnr(frame, scene), _same_scene_matches(scene, frame)
+            assert score < 13.0 and matches < 30, (name, i, score, matches)
+
+
+def test_same_scene_matches_tell_a_moved_view_from_another_scene():
+    """The geometric check above, on frames whose answer is known: Istanbul's blurred frame
+    against its sharp frame, and against a shifted, slightly zoomed view of that sharp frame."""
+    pair = next(p for p in find_pairs(S.from_root("data/real/gopro-real")) if "Istanbul" in p.name)
+    blur, sharp = load_pair(pair, 640)
+    moved = cv2.warpAffine(sharp, np.float32([[1.05, 0, -40], [0, 1.05, -12]]), (640, 360))
+    other = S.load_photo(S.train_photos("gopro")[0])
+    assert _same_scene_matches(blur, sharp) >= 100
+    assert _same_scene_matches(moved, blur) >= 30
+    assert _same_scene_matches(other, blur) < 30
 
 
 def test_photos_gopro_changes_train_photo_sequences_and_leaves_the_test_split(tmp_path):

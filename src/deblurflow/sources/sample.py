@@ -63,7 +63,7 @@ TEXTURES: dict[str, tuple[str, ...]] = {
     "test": (),
 }
 
-#: Real GoPro street frames, five scenes of GOPRO other than the two scored real pairs'
+#: Real GoPro street frames, ten frames of GOPRO scenes other than the two scored real pairs'
 #: (data/real/README.md): train photos with ``data.sample.photos: gopro`` or ``both``.
 SCENES_DIR = "data/real/gopro-scenes"
 SCENE_PREFIX = "gopro/"  #: a scene's photo name is this + its file's stem

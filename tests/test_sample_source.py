@@ -441,13 +441,18 @@ def _same_scene_matches(a: np.ndarray, b: np.ndarray) -> int:
     return 0 if inliers is None else int(inliers.sum())
 
 
-def test_gopro_scenes_are_not_the_scored_pairs_scenes():
+@pytest.fixture(scope="module")
+def scored_pairs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{name: (blur, sharp)} of the scored real pairs at evaluate's 640x360, read once."""
+    return {p.name: load_pair(p, 640) for p in find_pairs(S.from_root("data/real/gopro-real"))}
+
+
+def test_gopro_scenes_are_not_the_scored_pairs_scenes(scored_pairs):
     """A scene of a scored pair would be training on the score: every scene is far from both
     frames of both pairs in pixels (the left-out Istanbul example scores 13.4 dB on its blurred
     frame) and in geometry (Istanbul's sequence 13 frames later, which scores under 13 dB,
     keeps 96 and 307 keypoint matches on Istanbul's two frames)."""
-    frames = [f for pair in find_pairs(S.from_root("data/real/gopro-real"))
-              for f in load_pair(pair, 640)]  # fmt: skip  # evaluate's 640x360, both frames
+    frames = [f for pair in scored_pairs.values() for f in pair]  # both frames of both pairs
     assert len(frames) == 4
     for name in S.train_photos("gopro"):
         scene = S.load_photo(name)
@@ -456,11 +461,10 @@ def test_gopro_scenes_are_not_the_scored_pairs_scenes():
             assert score < 13.0 and matches < 30, (name, i, score, matches)
 
 
-def test_same_scene_matches_tell_a_moved_view_from_another_scene():
+def test_same_scene_matches_tell_a_moved_view_from_another_scene(scored_pairs):
     """The geometric check above, on frames whose answer is known: Istanbul's blurred frame
     against its sharp frame, and against a shifted, slightly zoomed view of that sharp frame."""
-    pair = next(p for p in find_pairs(S.from_root("data/real/gopro-real")) if "Istanbul" in p.name)
-    blur, sharp = load_pair(pair, 640)
+    blur, sharp = scored_pairs["Istanbul"]
     moved = cv2.warpAffine(sharp, np.float32([[1.05, 0, -40], [0, 1.05, -12]]), (640, 360))
     other = S.load_photo(S.train_photos("gopro")[0])
     assert _same_scene_matches(blur, sharp) >= 100

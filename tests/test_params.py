@@ -55,6 +55,9 @@ def flatten_raw(raw: dict, prefix: str = "") -> dict:
         ({"blur": {"frames": None, "exposure_ms": 0}}, "'blur.exposure_ms'"),
         ({"data": {"source": "video", "videos": ""}}, "'data.videos'"),
         ({"data": {"allow_low_fps": "yes"}}, "'data.allow_low_fps'"),
+        ({"data": {"sample": {"photo_zoom": [1.5, 1.0]}}}, "'data.sample.photo_zoom'"),
+        ({"data": {"sample": {"photo_zoom": [0.0, 1.0]}}}, "'data.sample.photo_zoom'"),
+        ({"data": {"sample": {"photo_zoom": [1.0]}}}, "'data.sample.photo_zoom'"),
     ],
 )
 def test_bad_params_name_the_key(raw, key):

@@ -33,9 +33,9 @@ def test_default_real_pairs_are_the_shipped_ones_and_a_hashed_dep():
     assert "data/real/gopro-real" in stages["evaluate"]["deps"]
 
 
-def test_default_train_photos_are_the_gopro_scenes_a_hashed_dep_of_download():
+def test_default_train_photos_include_the_gopro_scenes_a_hashed_dep_of_download():
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    assert params["data"]["sample"]["photos"] == "gopro"
+    assert params["data"]["sample"]["photos"] == "both"  # the GoPro scenes and scikit's photos
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     assert "data/real/gopro-scenes" in stages["download"]["deps"]
 

@@ -409,6 +409,48 @@ def test_camera_speed_changes_train_sequences_only(tmp_path):
             assert ((fast_raw / split / seq / "000005.png").read_bytes() == a) is same, seq
 
 
+def test_photo_zoom_sees_the_photos_at_that_scale(photos):
+    # A ramp that rises by 1 per photo px: at zoom z it rises by 1/z per frame px.
+    ramp = np.repeat(np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 256, 0), 3, 2)
+
+    def plan(zooms):
+        content = S.Content(camera_speed=(0.5, 0.5), photo_zoom=zooms)
+        return S.plan_sequence(np.random.default_rng(3), ramp, [ramp], 12, 96, 54, content)
+
+    for zoom in (1.0, 2.0):
+        p = plan((zoom, zoom))
+        assert p.background.shape[:2] == (256 * zoom, 256 * zoom)
+        sprite = p.sprites[0].rgb[..., 0].astype(np.float64)
+        # interior steps only: INTER_CUBIC rings where the ramp is clipped at 0 and 255
+        assert np.median(np.diff(sprite, axis=1)) == pytest.approx(1 / zoom, abs=0.01)
+    # Too little zoom to cover the path is raised to the cover zoom: no black borders.
+    tight = S.plan_sequence(
+        np.random.default_rng(3), photos["astronaut"], [photos["coins"]], 12, 320, 180,
+        S.Content(photo_zoom=(0.1, 0.1)),
+    )  # fmt: skip
+    assert 320 < tight.background.shape[1] < 0.75 * photos["astronaut"].shape[1]
+    assert render_is_covered(tight)
+    # off: today's draw, a photo scaled just enough to cover the path
+    assert plan(None).background.shape[0] < 256
+
+
+def render_is_covered(plan) -> bool:
+    """No frame of the plan shows a black border (rows or columns of zeros)."""
+    frames = [S.render_frame(plan, t) for t in (0, plan.camera.shape[0] - 1)]
+    return all(f[:, :3].max() > 0 and f[:3].max() > 0 and f[-3:].max() > 0 for f in frames)
+
+
+def test_photo_zoom_changes_train_sequences_only(tmp_path):
+    plain = dataclasses.replace(SMALL, frames=6, width=96, height=54)
+    plain_raw, _ = _render(tmp_path / "plain", seed=0, sample=plain)
+    zoom_raw, _ = _render(tmp_path / "zoom", seed=0,
+                          sample=dataclasses.replace(plain, photo_zoom=(1.0, 1.25)))  # fmt: skip
+    for split, same in (("test", True), ("train", False)):
+        for seq in sorted(p.name for p in (plain_raw / split).iterdir()):
+            a = (plain_raw / split / seq / "000005.png").read_bytes()
+            assert ((zoom_raw / split / seq / "000005.png").read_bytes() == a) is same, seq
+
+
 def test_gopro_scenes_are_the_ten_bundled_street_frames():
     assert S.train_photos("scikit") == S.PHOTOS["train"]
     scenes = S.train_photos("gopro")

@@ -57,9 +57,15 @@ class SampleParams:
     #: what the train split's photo sequences look at: scikit (scikit-image's photos), gopro
     #: (real GoPro street frames in data/real/gopro-scenes) or both; the test split keeps its own
     photos: Literal["scikit", "gopro", "both"] = "scikit"
+    #: train sequences: the scale the photos are seen at, frame px per photo px, drawn in
+    #: [low, high] (at least what covers the camera's path); null = as little zoom as covers
+    #: the path (a 640 px photo is seen at about 0.5-0.7 in a 320 px frame)
+    photo_zoom: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "camera_speed", tuple(self.camera_speed))
+        if self.photo_zoom is not None:
+            object.__setattr__(self, "photo_zoom", tuple(self.photo_zoom))
         _check(
             self.train_sequences >= 2,
             "data.sample.train_sequences",
@@ -86,6 +92,12 @@ class SampleParams:
             len(lo_hi) == 2 and 0.0 <= lo_hi[0] <= lo_hi[1] <= 10.0,
             "data.sample.camera_speed",
             "must be [low, high] with 0 <= low <= high <= 10 (px per frame at 320 px)",
+        )
+        zooms = self.photo_zoom
+        _check(
+            zooms is None or (len(zooms) == 2 and 0.1 <= zooms[0] <= zooms[1] <= 4.0),
+            "data.sample.photo_zoom",
+            "must be null or [low, high] with 0.1 <= low <= high <= 4 (frame px per photo px)",
         )
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -104,6 +104,11 @@ class Content:
     deform: float = 0.0
     still: bool = False  #: the camera stands still (at its first pose): only the movers blur
     camera_speed: tuple[float, float] = CAMERA_SPEED  #: mean speed range, px/frame at 320 px
+    #: frame px per photo px the photos are seen at, drawn in [low, high] (None: as little zoom
+    #: as covers the camera's path, today's); at least the path's cover zoom
+    photo_zoom: tuple[float, float] | None = None
+    #: photo_zoom applies to the background too (False for procedural scenes: sprites only)
+    zoom_background: bool = True
 
 
 @dataclass(frozen=True)
@@ -207,8 +212,12 @@ def _camera(
     width: int,
     height: int,
     speeds: tuple[float, float] = CAMERA_SPEED,
+    zooms: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scale the photo to cover the whole trajectory; return (background, camera (T, 3))."""
+    """Scale the photo to cover the whole trajectory; return (background, camera (T, 3)).
+
+    zooms: the range the scale is drawn from (frame px per photo px), at least the cover zoom;
+    None: as little zoom as covers the path."""
     scale = width / REFERENCE_WIDTH
     speed = rng.uniform(*speeds) * scale  # one draw whatever the range: later draws stay put
     xy = _smooth_path(rng, frames, 2) * speed
@@ -224,7 +233,11 @@ def _camera(
     y_lo, y_hi = (xy[:, 1] - half_h).min(), (xy[:, 1] + half_h).max()
     ph, pw = photo.shape[:2]
     # As little zoom as covers the path: the most photo content and the least upsampling.
-    zoom = max((x_hi - x_lo) / pw, (y_hi - y_lo) / ph) * rng.uniform(1.02, 1.25)
+    cover = max((x_hi - x_lo) / pw, (y_hi - y_lo) / ph)
+    if zooms is None:
+        zoom = cover * rng.uniform(1.02, 1.25)
+    else:  # one draw in place of the other: later draws stay put
+        zoom = max(cover * 1.02, rng.uniform(*zooms))
     background = _resize(photo, zoom)
     bh, bw = background.shape[:2]
     x0 = rng.uniform(0.0, bw - (x_hi - x_lo)) - x_lo
@@ -235,14 +248,24 @@ def _camera(
     return background, camera
 
 
-def _sprite(rng: np.random.Generator, photo: np.ndarray, height: int) -> Sprite:
-    """Cut a patch about 0.35-0.55 of the frame height from a photo seen at about frame scale."""
+def _sprite(
+    rng: np.random.Generator,
+    photo: np.ndarray,
+    height: int,
+    zooms: tuple[float, float] | None = None,
+) -> Sprite:
+    """Cut a patch about 0.35-0.55 of the frame height from a photo seen at about frame scale
+    (zooms: the range of frame px per photo px instead)."""
     side = rng.uniform(0.35, 0.55) * height
     aspect = rng.uniform(0.75, 1.33)
     w = max(8, round(side * math.sqrt(aspect)))
     h = max(8, round(side / math.sqrt(aspect)))
     ph, pw = photo.shape[:2]
-    zoom = max(rng.uniform(1.0, 2.0) * height / min(ph, pw), (w + 1) / pw, (h + 1) / ph)
+    if zooms is None:
+        zoom = rng.uniform(1.0, 2.0) * height / min(ph, pw)
+    else:  # one draw in place of the other: later draws stay put
+        zoom = rng.uniform(*zooms)
+    zoom = max(zoom, (w + 1) / pw, (h + 1) / ph)
     view = _resize(photo, zoom)
     # The most textured of a few random cuts: a flat patch of sky would move without blurring.
     cuts = [
@@ -303,10 +326,14 @@ def plan_sequence(
     content adds depth layers (leaves coloured from leaf_photos = (colour, texture) photos) and
     deforming movers; the draws for them come after all of today's, so a flat plan is unchanged.
     """
-    background, camera = _camera(rng, background_photo, frames, width, height, content.camera_speed)
+    zooms = content.photo_zoom
+    background, camera = _camera(
+        rng, background_photo, frames, width, height, content.camera_speed,
+        zooms if content.zoom_background else None,
+    )  # fmt: skip
     if content.still:  # same draws as a moving camera: the other sequences stay unchanged
         camera = np.repeat(camera[:1], frames, axis=0)
-    sprites = tuple(_sprite(rng, photo, height) for photo in object_photos)
+    sprites = tuple(_sprite(rng, photo, height, zooms) for photo in object_photos)
     objects = tuple(_object_path(rng, sprite, frames, width, height) for sprite in sprites)
     # Every frame carries its own sensor noise, as a camera's do: averaging M of them (the
     # synthesize stage) leaves the blurred frame less noisy than the sharp one, as in GoPro.
@@ -444,7 +471,8 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
                 still = np.random.default_rng([seed, split_id, 1 + i, 2]).random()
                 content = Content(sample.depth_layers, sample.leaf_textures, sample.deform,
                                   still=bool(still < sample.still_camera),
-                                  camera_speed=sample.camera_speed)  # fmt: skip
+                                  camera_speed=sample.camera_speed,
+                                  photo_zoom=sample.photo_zoom)  # fmt: skip
             background = photos[name]
             # A procedural scene has its own stream and is 2.5 frames wide: the path fits.
             size = (round(2.5 * sample.height), round(2.5 * sample.width))
@@ -462,6 +490,8 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
                     name = "street"
                     scene_rng = np.random.default_rng([seed, split_id, 1 + i, 3])
                     background = street_scene(scene_rng, *size, *leaf_pools)
+            if name in ("dead_leaves", "street"):  # drawn at their own scale: only movers zoom
+                content = replace(content, zoom_background=False)
             plan = plan_sequence(
                 rng, background, [photos[p] for p in object_names], sample.frames,
                 sample.width, sample.height, content, leaf_pools,

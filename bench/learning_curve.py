@@ -93,7 +93,7 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
     }
     torch.manual_seed(args.seed)
     model = ModelParams(generator="halfres", channels=args.channels, res_blocks=args.blocks)
-    batch, crop = BATCH, CROP
+    batch, crop = args.batch, args.crop
     if args.gan:  # the recipe's networks, optimisers and losses, as the train stage builds them
         params = load_params(args.params)
         params = dataclasses.replace(params, model=dataclasses.replace(params.model, **{
@@ -227,6 +227,8 @@ def main() -> None:
         "--anneal", type=int, default=0, help="cosine-anneal over the last N steps (0 = none)"
     )
     ap.add_argument("--init", type=Path, help="continue from this generator file (its steps)")
+    ap.add_argument("--batch", type=int, default=BATCH, help="crops per step (not with --gan)")
+    ap.add_argument("--crop", type=int, default=CROP, help="crop side in px (not with --gan)")
     ap.add_argument("--gan", action="store_true", help="the pipeline's GAN step (see --params)")
     ap.add_argument(
         "--params",
@@ -245,6 +247,8 @@ def main() -> None:
         "--replot", type=Path, nargs="+", help="only draw --plot from these --json files"
     )
     args = ap.parse_args()
+    if args.gan and (args.batch, args.crop) != (BATCH, CROP):
+        ap.error("--batch and --crop are the pixel recipe's; with --gan, --params sets them")
     if args.replot:
         plot([row for f in args.replot for row in json.loads(f.read_text())], args.plot)
         return
@@ -252,6 +256,7 @@ def main() -> None:
     print(
         f"device: {common.describe_device(runtime.device)} ({runtime.describe()}); halfres "
         f"{args.channels}x{args.blocks}{'; GAN step of ' + str(args.params) if args.gan else ''}"
+        f"{'' if args.gan else f'; batches of {args.batch} crops of {args.crop}x{args.crop}'}"
         "; PSNR dB (input) gain per split"
     )
     rows = _done

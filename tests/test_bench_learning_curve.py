@@ -74,3 +74,25 @@ def test_gan_curve_resumes_to_the_same_rows(make_prepared, tmp_path):
     subprocess.run(plain, check=True, capture_output=True, text=True, timeout=600)
     other = json.loads((tmp_path / "p.json").read_text())[0]
     assert other["train"]["psnr"] != pytest.approx(whole[-1]["train"]["psnr"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_batch_and_crop_set_the_pixel_recipe_steps(make_prepared, tmp_path):
+    data = make_prepared(h=72, w=96)
+    script = [sys.executable, str(REPO / "bench" / "learning_curve.py"), "--data", f"tiny={data}",
+              "--train-frames", "2", "--steps", "4"]  # fmt: skip
+
+    def run(*extra: str) -> tuple[str, dict]:
+        out = tmp_path / "rows.json"
+        done = subprocess.run([*script, *extra, "--json", str(out)], check=True,
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        return done.stdout, json.loads(out.read_text())[0]
+
+    said, default = run()
+    assert "batches of 8 crops of 64x64" in said
+    said, small = run("--batch", "2", "--crop", "32")
+    assert "batches of 2 crops of 32x32" in said
+    assert small["train"]["psnr"] != pytest.approx(default["train"]["psnr"], abs=1e-6)
+    refused = subprocess.run([*script, "--gan", "--crop", "32"], capture_output=True, text=True,
+                             timeout=600)  # fmt: skip
+    assert refused.returncode == 2 and "--params sets them" in refused.stderr

@@ -58,6 +58,7 @@ def flatten_raw(raw: dict, prefix: str = "") -> dict:
         ({"data": {"sample": {"photo_zoom": [1.5, 1.0]}}}, "'data.sample.photo_zoom'"),
         ({"data": {"sample": {"photo_zoom": [0.0, 1.0]}}}, "'data.sample.photo_zoom'"),
         ({"data": {"sample": {"photo_zoom": [1.0]}}}, "'data.sample.photo_zoom'"),
+        ({"data": {"sample": {"sway": 1.5}}}, "'data.sample.sway'"),
     ],
 )
 def test_bad_params_name_the_key(raw, key):

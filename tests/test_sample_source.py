@@ -451,6 +451,53 @@ def test_photo_zoom_changes_train_sequences_only(tmp_path):
             assert ((zoom_raw / split / seq / "000005.png").read_bytes() == a) is same, seq
 
 
+def test_a_uniform_sway_is_a_shift_of_the_view(photos):
+    """The sway's resampling against warpAffine: a sway field that is the same everywhere
+    moves the whole frame as the camera moving the other way would."""
+    rigid = S.plan_sequence(np.random.default_rng(0), photos["astronaut"], [], 5, 160, 90)
+    rigid = dataclasses.replace(rigid, noise_sigma=0.0)
+    field = np.zeros((*rigid.background.shape[:2], 2), np.float32)
+    field[..., 0], field[..., 1] = 2.5, -1.25
+    swayed = dataclasses.replace(rigid, sway=S.Sway(field, omega=0.0, phase=math.pi / 2))
+    camera = rigid.camera.copy()
+    camera[:, 0] += 2.5
+    camera[:, 1] -= 1.25
+    moved = dataclasses.replace(rigid, camera=camera)
+    got, want = S.render_frame(swayed, 2), S.render_frame(moved, 2)
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert np.abs(got.astype(int) - S.render_frame(rigid, 2).astype(int)).mean() > 3
+
+
+def test_sway_moves_parts_of_a_still_scene(photos):
+    def plan(sway):
+        content = S.Content(still=True, sway=sway)
+        p = S.plan_sequence(np.random.default_rng(4), photos["astronaut"], [photos["coins"]],
+                            35, 320, 180, content)  # fmt: skip
+        return dataclasses.replace(p, noise_sigma=0.0, sprites=(), objects=())
+
+    rigid, swaying = plan(False), plan(True)
+    assert rigid.sway is None
+    np.testing.assert_array_equal(rigid.camera, swaying.camera)  # the sway draws come last
+    # A still camera: frames differ only where the background sways, and not everywhere.
+    a, b = (S.render_frame(swaying, t).astype(int) for t in (0, 20))
+    np.testing.assert_array_equal(S.render_frame(rigid, 0), S.render_frame(rigid, 20))
+    moved = np.abs(a - b).max(axis=2) > 8
+    assert 0.02 < moved.mean() < 0.9
+    # Its speed at the peak is in SWAY_SPEED (px per frame at 320 px).
+    peak = np.linalg.norm(swaying.sway.field, axis=2).max() * swaying.sway.omega
+    assert S.SWAY_SPEED[0] * 0.9 <= peak <= S.SWAY_SPEED[1]
+
+
+def test_sway_changes_train_sequences_only(tmp_path):
+    plain = dataclasses.replace(SMALL, frames=6, width=96, height=54)
+    plain_raw, _ = _render(tmp_path / "plain", seed=0, sample=plain)
+    sway_raw, _ = _render(tmp_path / "sway", seed=0, sample=dataclasses.replace(plain, sway=1.0))
+    for split, same in (("test", True), ("train", False)):
+        for seq in sorted(p.name for p in (plain_raw / split).iterdir()):
+            a = (plain_raw / split / seq / "000005.png").read_bytes()
+            assert ((sway_raw / split / seq / "000005.png").read_bytes() == a) is same, seq
+
+
 def test_gopro_scenes_are_the_ten_bundled_street_frames():
     assert S.train_photos("scikit") == S.PHOTOS["train"]
     scenes = S.train_photos("gopro")

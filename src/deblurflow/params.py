@@ -61,6 +61,9 @@ class SampleParams:
     #: [low, high] (at least what covers the camera's path); null = as little zoom as covers
     #: the path (a 640 px photo is seen at about 0.5-0.7 in a 320 px frame)
     photo_zoom: tuple[float, float] | None = None
+    #: share of train sequences whose background sways in parts (foliage, flowers in the
+    #: wind): non-rigid blur that changes direction and length within the frame (0 = rigid)
+    sway: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "camera_speed", tuple(self.camera_speed))
@@ -87,6 +90,7 @@ class SampleParams:
         _check(0.0 <= self.leaf_textures <= 1.0, "data.sample.leaf_textures", "must be in [0, 1]")
         _check(0.0 <= self.deform <= 0.5, "data.sample.deform", "must be in [0, 0.5]")
         _check(0.0 <= self.still_camera <= 1.0, "data.sample.still_camera", "must be in [0, 1]")
+        _check(0.0 <= self.sway <= 1.0, "data.sample.sway", "must be in [0, 1]")
         lo_hi = self.camera_speed
         _check(
             len(lo_hi) == 2 and 0.0 <= lo_hi[0] <= lo_hi[1] <= 10.0,

@@ -76,6 +76,9 @@ MARGIN = 3.0  #: pixels kept inside the photo around the view (the cubic kernel 
 NOISE_SIGMA = (0.5, 3.0)  #: sensor noise per frame, std in 8-bit levels, drawn per sequence
 PARALLAX = (1.4, 3.5)  #: a depth layer's motion over the background's, nearest layer largest
 LAYER_COVERAGE = (0.1, 0.35)  #: leaf area over layer area of one depth layer
+SWAY_SPEED = (0.4, 1.5)  #: peak sway speed, px/frame at 320 px: 7-frame blur of ~3-10 px
+SWAY_HZ = (1.5, 5.0)  #: sway frequency (a branch or a flower in the wind)
+SWAY_CELL = (32, 80)  #: px between independent sway directions (how large a swaying part is)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,19 @@ class Layer:
 
 
 @dataclass(frozen=True)
+class Sway:
+    """Non-rigid motion of the background: each part swings back and forth on its own."""
+
+    field: np.ndarray  #: (bh, bw, 2) float32 peak displacement per background px, in px
+    omega: float  #: angular frequency, rad per frame
+    phase: float
+
+    def at(self, t: int) -> np.ndarray:
+        """(bh, bw, 2) displacement in background px at frame t."""
+        return self.field * np.float32(math.sin(self.omega * t + self.phase))
+
+
+@dataclass(frozen=True)
 class Content:
     """What the train split adds to a plain sample sequence (all off: today's flat scenes)."""
 
@@ -109,6 +125,9 @@ class Content:
     photo_zoom: tuple[float, float] | None = None
     #: photo_zoom applies to the background too (False for procedural scenes: sprites only)
     zoom_background: bool = True
+    #: parts of the background sway on their own (foliage, flowers in the wind): blur whose
+    #: direction and length change within the frame, as no camera motion gives
+    sway: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +143,7 @@ class SequencePlan:
     noise_sigma: float = 0.0  #: std of the per-frame sensor noise, 8-bit levels
     noise_seed: int = 0  #: frame t's noise is drawn from default_rng([noise_seed, t])
     layers: tuple[Layer, ...] = ()  #: depth layers, farthest first, drawn over the background
+    sway: Sway | None = None  #: non-rigid motion of the background, or None (rigid)
 
     def frame_to_background(self, t: int) -> np.ndarray:
         """(2, 3) affine map from frame pixel coordinates of frame t to background pixels."""
@@ -348,7 +368,37 @@ def plan_sequence(
         _depth_layer(rng, camera, p, width, height, content.leaf_textures, leaf_photos)
         for p in parallax
     )
-    return SequencePlan(background, camera, sprites, objects, width, height, noise, seed, layers)
+    sway = _sway(rng, background.shape[:2], width) if content.sway else None
+    return SequencePlan(
+        background, camera, sprites, objects, width, height, noise, seed, layers, sway
+    )
+
+
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], cell: float, dims: int):
+    """(h, w, dims) float32 smooth random field: independent normals every `cell` px, bicubic
+    in between."""
+    h, w = shape
+    coarse = rng.standard_normal((math.ceil(h / cell) + 1, math.ceil(w / cell) + 1, dims))
+    field = cv2.resize(coarse.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    return field.reshape(h, w, dims)
+
+
+def _sway(rng: np.random.Generator, shape: tuple[int, int], width: int) -> Sway:
+    """Draw which parts of a background sway, in which directions, how fast and how often."""
+    scale = width / REFERENCE_WIDTH
+    cell = rng.uniform(*SWAY_CELL) * scale
+    direction = _smooth_field(rng, shape, cell, 2)
+    direction /= max(float(np.linalg.norm(direction, axis=2).max()), 1e-6)
+    # A soft mask over a random share of the frame: the swaying parts (foliage), the rest
+    # (walls, ground) stays rigid; its soft edge keeps the warp free of tears.
+    region = _smooth_field(rng, shape, 2 * cell, 1)[..., 0]
+    level = np.quantile(region, rng.uniform(0.2, 0.8))
+    mask = 1.0 / (1.0 + np.exp(-(region - level) / (0.15 * region.std() + 1e-6)))
+    omega = 2 * math.pi * rng.uniform(*SWAY_HZ) / 240.0
+    # Peak speed of a sinusoid is amplitude x omega.
+    amplitude = rng.uniform(*SWAY_SPEED) * scale / omega
+    field = (direction * (amplitude * mask)[..., None]).astype(np.float32)
+    return Sway(field, omega, float(rng.uniform(0.0, 2 * math.pi)))
 
 
 def _depth_layer(
@@ -392,13 +442,26 @@ def render_frame(plan: SequencePlan, t: int) -> np.ndarray:
     flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
     alpha_flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     # The plan keeps the view inside the photo; reflection only guards against rounding.
-    frame = cv2.warpAffine(
-        plan.background,
-        plan.frame_to_background(t),
-        size,
-        flags=flags,
-        borderMode=cv2.BORDER_REFLECT_101,
-    )
+    if plan.sway is None:
+        frame = cv2.warpAffine(
+            plan.background,
+            plan.frame_to_background(t),
+            size,
+            flags=flags,
+            borderMode=cv2.BORDER_REFLECT_101,
+        )
+    else:  # frame px -> background px, then each background px's own sway: one resampling
+        ys, xs = np.mgrid[0 : plan.height, 0 : plan.width].astype(np.float32)
+        m = plan.frame_to_background(t).astype(np.float32)
+        bx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
+        by = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
+        shift = cv2.remap(
+            plan.sway.at(t), bx, by, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+        )
+        frame = cv2.remap(
+            plan.background, bx + shift[..., 0], by + shift[..., 1], cv2.INTER_CUBIC,
+            borderMode=cv2.BORDER_REFLECT_101,
+        )  # fmt: skip
     out = frame.astype(np.float32)
     for layer in plan.layers:
         to_layer = _view(layer.camera[t], plan.width, plan.height)
@@ -469,8 +532,10 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
             if split == "train":  # the test split stays flat, rigid and plain: comparable
                 # its own stream: a share of still cameras leaves every other draw as it was
                 still = np.random.default_rng([seed, split_id, 1 + i, 2]).random()
+                sway = np.random.default_rng([seed, split_id, 1 + i, 4]).random()
                 content = Content(sample.depth_layers, sample.leaf_textures, sample.deform,
                                   still=bool(still < sample.still_camera),
+                                  sway=bool(sway < sample.sway),
                                   camera_speed=sample.camera_speed,
                                   photo_zoom=sample.photo_zoom)  # fmt: skip
             background = photos[name]

@@ -153,7 +153,9 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
             row[name] = {"psnr": psnr, "input": inp, "gain": psnr - inp}
         rows.append(row)
         if args.save:  # every milestone: a stopped run keeps its latest weights and state
-            save_generator(args.save / f"{label}.pt", ema.module, model, steps=step)
+            save_generator(
+                args.save / f"{label}.pt", ema.module, model, steps=step, batch=batch, crop=crop
+            )
             state = {
                 "generator": generator.state_dict(), "ema": ema.state_dict(),
                 "optimizers": [opt.state_dict() for opt in opts], "rng": rng.get_state(),

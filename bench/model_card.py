@@ -66,7 +66,8 @@ def card(generator, info: dict, s: dict, args) -> str:
             " RGB in [-1, 1].",
             f"- **Trained on**: {args.trained_on}.",
             f"- **Recipe**: {args.recipe.rstrip('.')}.",
-            f"- **Steps**: {info.get('steps', 'n/a')} (batches of 8 crops of 64x64); "
+            f"- **Steps**: {info.get('steps', 'n/a')} (batches of {info.get('batch', 8)} crops of "
+            f"{info.get('crop', 64)}x{info.get('crop', 64)}); "
             f"**CPU time**: {args.hours:.2f} h on {common.describe_device(torch.device('cpu'))}"
             f" ({platform.machine()}), which the other work on the machine slowed: read the "
             "steps, not the hours.",

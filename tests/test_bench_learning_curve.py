@@ -33,6 +33,7 @@ def test_learning_curve_rows_model_and_plot(make_prepared, tmp_path):
     assert sum(pairs) / 2 == pytest.approx(rows[0]["real"]["input"], abs=1e-6)
     _, info = load_generator(tmp_path / "m" / "tiny.pt")
     assert info["steps"] == 4 and info["model"]["generator"] == "halfres"
+    assert (info["batch"], info["crop"]) == (8, 64)  # the model card reads them
     # Going on from the saved file starts at its step count.
     more = tmp_path / "more.json"
     cmd = [sys.executable, script, "--data", f"tiny={data}", "--steps", "6", "--train-frames",

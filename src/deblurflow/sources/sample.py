@@ -16,7 +16,10 @@ by the same camera motion (parallax), and movers that deform (``data.sample.defo
 and shear change over the sequence, as a walking person or a turning car do). A share of them can
 have a still camera (``data.sample.still_camera``): only the movers blur and the rest of the
 frame stays sharp, as in a real frame where one thing moves (GoPro's Flower pair) and a model
-must leave the sharp parts alone. The test split is always rendered flat and rigid with a
+must leave the sharp parts alone. Parts of a background can sway on their own (``data.sample.sway``:
+foliage or flowers in the wind, a smooth field of directions over a soft random region), and
+the photos can be seen at a chosen scale (``data.sample.photo_zoom``) instead of the least zoom
+that covers the camera's path. The test split is always rendered flat and rigid with a
 moving camera, so its scores stay comparable.
 
 The train split's photos are real GoPro street frames shipped in data/real/gopro-scenes
@@ -374,7 +377,9 @@ def plan_sequence(
     )
 
 
-def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], cell: float, dims: int):
+def _smooth_field(
+    rng: np.random.Generator, shape: tuple[int, int], cell: float, dims: int
+) -> np.ndarray:
     """(h, w, dims) float32 smooth random field: independent normals every `cell` px, bicubic
     in between."""
     h, w = shape

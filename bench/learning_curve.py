@@ -2,12 +2,13 @@
 
 One run per prepared folder (a train set), from scratch with the same seed: the generator
 (halfres by default; ``--channels``/``--blocks`` for a larger one) trains with the pipeline's
-pixel loss (Charbonnier), AdamW 2e-3 (0.9, 0.9), 100 warm-up steps then a CONSTANT learning
-rate (``--anneal N``: cosine down to 1% over the last N steps, for a model to keep), batches
-of 8 random 64x64 crops with flips, bf16 autocast + channels_last where the
-runtime picks them. At every ``--steps`` milestone it scores a moving average of the weights
-(over about the last tenth of the steps, at most ~1000), like the evaluate stage (PSNR of
-whole frames, with the blurred input's score and the gain):
+pixel loss (Charbonnier), AdamW 2e-3 (0.9, 0.9; ``--lr``), 100 warm-up steps then a CONSTANT
+learning rate (``--anneal N``: cosine down to 1% over the last N steps, for a model to keep),
+batches of 8 random 64x64 crops (``--batch``, ``--crop``) with flips (``--rotate90``: and
+90-degree turns), bf16 autocast + channels_last where the runtime picks them. At every
+``--steps`` milestone it scores a moving average of the weights (over about the last tenth of
+the steps, at most ~1000), like the evaluate stage (PSNR of whole frames, with the blurred
+input's score and the gain):
 
 - ``train``: the first ``--train-frames`` frames of the training split (what it learns from);
 - ``test``: the sample's test split (photos no training sequence shows);
@@ -103,7 +104,7 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
         generator, opts = nets.G, [nets.opt_g, nets.opt_d]
     else:
         generator = runtime.place(HalfResGenerator(args.channels, args.blocks))
-        opts = [torch.optim.AdamW(generator.parameters(), LR, betas=(0.9, 0.9))]
+        opts = [torch.optim.AdamW(generator.parameters(), args.lr, betas=(0.9, 0.9))]
     base_lr = [group["lr"] for opt in opts for group in opt.param_groups]
     step = 0
     if args.init is not None:  # go on from a saved run (a fresh optimiser, warmed up again)
@@ -144,7 +145,9 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
             if args.gan:
                 common.gan_step(nets, losses, store, rng, runtime, batch, crop)
             else:
-                common.pixel_step(generator, opts[0], store, rng, runtime, batch, crop)
+                common.pixel_step(
+                    generator, opts[0], store, rng, runtime, batch, crop, rotate90=args.rotate90
+                )
             ema.update_parameters(generator)
             step += 1
         scores = score(ema.module, splits, args.real, args.real_size, runtime)
@@ -153,9 +156,12 @@ def curve(label: str, data: Path, args, runtime) -> list[dict]:
             row[name] = {"psnr": psnr, "input": inp, "gain": psnr - inp}
         rows.append(row)
         if args.save:  # every milestone: a stopped run keeps its latest weights and state
-            save_generator(
-                args.save / f"{label}.pt", ema.module, model, steps=step, batch=batch, crop=crop
-            )
+            recipe = {} if args.gan else {"lr": args.lr, "rotate90": args.rotate90}
+            for name in [f"{label}.pt"] + ([f"{label}@{step}.pt"] if args.keep else []):
+                save_generator(
+                    args.save / name, ema.module, model, steps=step, batch=batch, crop=crop,
+                    **recipe,
+                )  # fmt: skip
             state = {
                 "generator": generator.state_dict(), "ema": ema.state_dict(),
                 "optimizers": [opt.state_dict() for opt in opts], "rng": rng.get_state(),
@@ -206,7 +212,7 @@ def plot(rows: list[dict], path: Path) -> None:
                     label=f"{label}: {name}",
                 )
     ax.set_xscale("log")
-    ax.set_xlabel("training steps (batches of 8 crops of 64x64)")
+    ax.set_xlabel("training steps (crops per step: in each curve's label, else 8 of 64x64)")
     ax.set_ylabel("PSNR gain over the blurred input (dB)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves
@@ -231,6 +237,10 @@ def main() -> None:
     ap.add_argument("--init", type=Path, help="continue from this generator file (its steps)")
     ap.add_argument("--batch", type=int, default=BATCH, help="crops per step (not with --gan)")
     ap.add_argument("--crop", type=int, default=CROP, help="crop side in px (not with --gan)")
+    ap.add_argument("--lr", type=float, default=LR, help="peak learning rate (not with --gan)")
+    ap.add_argument(
+        "--rotate90", action="store_true", help="random 90-degree rotations too (not with --gan)"
+    )
     ap.add_argument("--gan", action="store_true", help="the pipeline's GAN step (see --params)")
     ap.add_argument(
         "--params",
@@ -246,11 +256,17 @@ def main() -> None:
         "--save", type=Path, help="keep each run's latest generator file here (LABEL.pt)"
     )
     ap.add_argument(
+        "--keep", action="store_true", help="--save: also keep each milestone's LABEL@STEP.pt"
+    )
+    ap.add_argument(
         "--replot", type=Path, nargs="+", help="only draw --plot from these --json files"
     )
     args = ap.parse_args()
-    if args.gan and (args.batch, args.crop) != (BATCH, CROP):
-        ap.error("--batch and --crop are the pixel recipe's; with --gan, --params sets them")
+    if args.gan and ((args.batch, args.crop, args.lr) != (BATCH, CROP, LR) or args.rotate90):
+        ap.error(
+            "--batch, --crop, --lr and --rotate90 are the pixel recipe's; with --gan, --params"
+            " sets them"
+        )
     if args.replot:
         plot([row for f in args.replot for row in json.loads(f.read_text())], args.plot)
         return
@@ -259,6 +275,7 @@ def main() -> None:
         f"device: {common.describe_device(runtime.device)} ({runtime.describe()}); halfres "
         f"{args.channels}x{args.blocks}{'; GAN step of ' + str(args.params) if args.gan else ''}"
         f"{'' if args.gan else f'; batches of {args.batch} crops of {args.crop}x{args.crop}'}"
+        f"{'' if args.gan else f', lr {args.lr:g}' + (', rot90' if args.rotate90 else '')}"
         "; PSNR dB (input) gain per split"
     )
     rows = _done

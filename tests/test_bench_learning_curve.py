@@ -94,6 +94,17 @@ def test_batch_and_crop_set_the_pixel_recipe_steps(make_prepared, tmp_path):
     said, small = run("--batch", "2", "--crop", "32")
     assert "batches of 2 crops of 32x32" in said
     assert small["train"]["psnr"] != pytest.approx(default["train"]["psnr"], abs=1e-6)
+    # The peak rate and 90-degree turns: said, recorded in the saved file, and they train.
+    said, fast = run("--lr", "0.004", "--rotate90", "--save", str(tmp_path / "m"), "--keep")
+    assert "lr 0.004, rot90" in said
+    _, info = load_generator(tmp_path / "m" / "tiny.pt")
+    assert (info["lr"], info["rotate90"], info["batch"]) == (0.004, True, 8)
+    _, kept = load_generator(tmp_path / "m" / "tiny@4.pt")  # --keep: the milestone's own file
+    assert kept["steps"] == 4 and kept["lr"] == 0.004
+    assert fast["train"]["psnr"] != pytest.approx(default["train"]["psnr"], abs=1e-6)
+    refused = subprocess.run([*script, "--gan", "--lr", "0.001"], capture_output=True, text=True,
+                             timeout=600)  # fmt: skip
+    assert refused.returncode == 2 and "--params sets them" in refused.stderr
     refused = subprocess.run([*script, "--gan", "--crop", "32"], capture_output=True, text=True,
                              timeout=600)  # fmt: skip
     assert refused.returncode == 2 and "--params sets them" in refused.stderr

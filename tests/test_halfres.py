@@ -32,9 +32,15 @@ def test_parameter_count_by_hand(width, blocks):
     assert sum(p.numel() for p in g.parameters()) == _net_params(width, blocks)
 
 
-def test_the_shipped_size_is_309k_and_the_default_124k():
-    # shipped 64x4: 6,976 head + 4 x 73,856 blocks + 6,924 tail
-    assert _net_params(64, 4) == 309_324
+def test_the_shipped_size_is_1_35m_and_the_default_124k():
+    from deblurflow.models import load_generator
+
+    # shipped 96x8: 10,464 head + 8 x 166,080 blocks + 10,380 tail
+    assert _net_params(96, 8) == 1_349_484
+    shipped, _ = load_generator(
+        Path(__file__).resolve().parents[1] / "models/pretrained/deblurflow.pt"
+    )
+    assert sum(p.numel() for p in shipped.parameters()) == 1_349_484
     # the demo's default (params.yaml) 40x4: 4,360 head + 4 x 28,880 blocks + 4,332 tail
     model = load_params(Path(__file__).resolve().parents[1] / "params.yaml").model
     g = HalfResGenerator.from_params(model)

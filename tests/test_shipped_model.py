@@ -68,3 +68,19 @@ def test_init_from_the_shipped_model_with_the_width_its_card_names():
             ValueError, match=rf"channels {width} \(model: {params.model.channels}\)"
         ):
             warm_start(build_generator(params.model), shipped, params)
+
+
+def test_the_docs_fine_tuning_command_names_the_shipped_architecture():
+    """The init_from command in the docs sets the width and depth the shipped file has."""
+    _, info = load_generator(SHIPPED / "deblurflow.pt")
+    text = (REPO / "docs" / "pipeline-and-params.md").read_text()
+    found = re.search(
+        r"-S train\.init_from=models/pretrained/deblurflow\.pt -S model\.channels=(\d+)"
+        r" -S model\.res_blocks=(\d+)",
+        text,
+    )
+    assert found, "docs/pipeline-and-params.md lost its fine-tuning command"
+    assert (int(found[1]), int(found[2])) == (
+        info["model"]["channels"],
+        info["model"]["res_blocks"],
+    )

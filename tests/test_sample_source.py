@@ -565,3 +565,31 @@ def test_missing_gopro_scenes_are_one_clear_error(tmp_path, monkeypatch):
     (tmp_path / "gopro-scenes" / "seq1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     with pytest.raises(S.SourceError, match=r"GoPro scene 'gopro/seq1': .*cannot decode"):
         S.load_photo(S.train_photos("gopro")[0])
+
+
+def test_sequences_render_the_same_bytes_in_parallel_processes(tmp_path):
+    # Every kind of sequence: photos, dead leaves, streets, depth layers, sway, a still camera.
+    sample = dataclasses.replace(SMALL, train_sequences=4, test_sequences=1, frames=6,
+                                 width=96, height=64, dead_leaves=0.5, streets=0.25,
+                                 depth_layers=1, sway=0.5, still_camera=0.5)  # fmt: skip
+    jobs = S.plan_sample(sample, seed=3)
+    assert [j.scene for j in jobs] == ["china", "dead_leaves", "street", "dead_leaves", "chelsea"]
+    assert [(j.content.still, j.content.sway) for j in jobs[:3]] == [
+        (False, False), (True, True), (True, False)
+    ]  # fmt: skip
+    inline = S.render_sample(sample, 3, tmp_path / "inline", workers=1)
+    parallel = S.render_sample(sample, 3, tmp_path / "parallel", workers=2)
+    assert (
+        inline
+        == parallel
+        == {
+            "train": {f"sample_train_{i:02d}": 6 for i in range(4)},
+            "test": {"sample_test_00": 6},
+        }
+    )
+    files = sorted(p.relative_to(tmp_path / "inline") for p in (tmp_path / "inline").rglob("*.png"))
+    assert len(files) == 5 * 6
+    for rel in files:
+        assert (tmp_path / "inline" / rel).read_bytes() == (
+            tmp_path / "parallel" / rel
+        ).read_bytes()

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import shutil
 import zlib
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -39,6 +37,7 @@ from deblurflow.blur import (
 )
 from deblurflow.images import ImageError, read_rgb, write_png
 from deblurflow.params import BlurParams
+from deblurflow.processes import run_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -225,39 +224,16 @@ def _write_pair(
         write_png(seq_out / "sharp" / name, sharp_rgb)
 
 
-def _init_worker() -> None:
-    # One OpenCV thread per process: the parallelism is across sequences.
-    cv2.setNumThreads(1)
-
-
 def _run_jobs(jobs: list[SequenceJob], out_dir: Path, workers: int) -> list[dict[str, Any]]:
     """Run all jobs (in ``workers`` processes, inline when 1); return all manifest rows."""
     pairs: list[dict[str, Any]] = []
     total = sum(len(job.frames) for job in jobs)
+    # Longest sequences first, so a long one does not start last and run alone.
+    ordered = sorted(jobs, key=lambda job: -len(job.frames)) if workers > 1 else jobs
     with tqdm(total=total, unit="frame", desc="synthesize", disable=None) as bar:
-        if workers == 1 or len(jobs) == 1:
-            for job in jobs:
-                pairs.extend(synthesize_sequence(job, out_dir))
-                bar.update(len(job.frames))
-            return pairs
-        # spawn, not fork: the parent may hold threads (tqdm, torch) that fork would copy locked.
-        ctx = multiprocessing.get_context("spawn")
-        n_proc = min(workers, len(jobs))
-        with ProcessPoolExecutor(n_proc, mp_context=ctx, initializer=_init_worker) as pool:
-            # Longest sequences first, so a long one does not start last and run alone.
-            ordered = sorted(jobs, key=lambda job: -len(job.frames))
-            futures: dict[Future, SequenceJob] = {
-                pool.submit(synthesize_sequence, job, out_dir): job for job in ordered
-            }
-            try:
-                for future in as_completed(futures):
-                    # .result() re-raises a worker's exception with its message intact.
-                    pairs.extend(future.result())
-                    bar.update(len(futures[future].frames))
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        for job, rows in run_jobs(partial(synthesize_sequence, out_dir=out_dir), ordered, workers):
+            pairs.extend(rows)
+            bar.update(len(job.frames))
     return pairs
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from deblurflow.atomic import atomic_dir, write_json
 from deblurflow.params import Params
+from deblurflow.processes import cpu_workers
 from deblurflow.sources import folder, gopro, sample, video
 from deblurflow.sources.common import SourceError, natural_key
 
@@ -41,7 +42,7 @@ def fetch_raw(params: Params, out_dir: str | Path, downloads_dir: str | Path) ->
         summary.update(url=data.url, archive=str(data.archive or archive), sha256=data.sha256)
     with atomic_dir(out_dir) as tmp:
         if data.source == "sample":
-            counts = sample.render_sample(data.sample, params.seed, tmp)
+            counts = sample.render_sample(data.sample, params.seed, tmp, cpu_workers())
             summary.update(
                 seed=params.seed,
                 photos={

@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -42,6 +43,7 @@ import numpy as np
 
 from deblurflow.images import ImageError, read_rgb, write_png
 from deblurflow.params import SampleParams
+from deblurflow.processes import run_jobs
 from deblurflow.repo import from_root
 from deblurflow.sources.common import SourceError
 from deblurflow.sources.dead_leaves import dead_leaves, leaf_layer
@@ -508,32 +510,73 @@ def _train_pools(photos: dict[str, np.ndarray]) -> tuple[list[np.ndarray], list[
     )
 
 
-def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, dict[str, int]]:
-    """Render every sample sequence into out_dir/{train,test}/SEQ/NNNNNN.png.
+@dataclass(frozen=True)
+class SequenceJob:
+    """One sample sequence, drawn but not yet rendered: what a worker process needs."""
 
-    Returns {split: {sequence: frames}}. The same seed gives byte-identical frames.
-    """
-    counts: dict[str, dict[str, int]] = {}
-    photos: dict[str, np.ndarray] = {}
+    split: str
+    sequence: str
+    scene: str  #: a photo's name, "dead_leaves" or "street"
+    object_names: tuple[str, ...]
+    content: Content
+    rng: np.random.Generator  #: the sequence's stream, where plan_sequence takes it up
+    scene_seed: tuple[int, ...] | None  #: the procedural scene's stream (None for a photo)
+    frames: int
+    width: int
+    height: int
+
+
+_PHOTOS: dict[str, np.ndarray] = {}  #: each process's photos, read once
+
+
+def render_sequence(job: SequenceJob, out_dir: Path) -> int:
+    """Render one job's frames into out_dir/SPLIT/SEQ/NNNNNN.png; return the frame count."""
+    photos = _PHOTOS
     leaf_pools = _train_pools(photos)  # what every procedural leaf is coloured from
+    # A procedural scene has its own stream and is 2.5 frames wide: the path fits.
+    size = (round(2.5 * job.height), round(2.5 * job.width))
+    if job.scene == "dead_leaves":
+        scene_rng = np.random.default_rng(job.scene_seed)
+        background = dead_leaves(
+            scene_rng, *size, *leaf_pools, leaf_textures=job.content.leaf_textures
+        )
+    elif job.scene == "street":
+        background = street_scene(np.random.default_rng(job.scene_seed), *size, *leaf_pools)
+    else:
+        background = load_cached(job.scene, photos)
+    plan = plan_sequence(
+        job.rng, background, [load_cached(p, photos) for p in job.object_names], job.frames,
+        job.width, job.height, job.content, leaf_pools,
+    )  # fmt: skip
+    for t in range(job.frames):
+        write_png(out_dir / job.split / job.sequence / f"{t:06d}.png", render_frame(plan, t))
+    return job.frames
+
+
+def plan_sample(sample: SampleParams, seed: int) -> list[SequenceJob]:
+    """Every sample sequence's job, train then test, with all its draws but the plan's.
+
+    Each sequence draws from its own streams (``[seed, split, 1 + i, ...]``): adding a test
+    sequence never changes the training ones, and jobs render the same in any order.
+    """
+    jobs: list[SequenceJob] = []
+    photos: dict[str, np.ndarray] = {}
     for split_id, (split, n_sequences) in enumerate(
         (("train", sample.train_sequences), ("test", sample.test_sequences))
     ):
         pool = train_photos(sample.photos) if split == "train" else PHOTOS[split]
         object_pool = pool + TEXTURES[split]
-        # Separate streams per split and per sequence: adding a test sequence never changes
-        # the training ones.
         order = np.random.default_rng([seed, split_id, 0]).permutation(len(pool))
-        counts[split] = {}
         photo_sequences = 0  # train sequences not over dead leaves so far: streets take a share
         for i in range(n_sequences):
             rng = np.random.default_rng([seed, split_id, 1 + i])
             name = pool[order[i % len(pool)]]
             others = [p for p in object_pool if p != name] or [name]
             object_names = [others[int(rng.integers(len(others)))] for _ in range(sample.objects)]
-            for photo in (name, *object_names):
+            for photo in (name, *object_names):  # a missing photo stops here, before any work
                 load_cached(photo, photos)
             content = Content()
+            scene_seed = None
             if split == "train":  # the test split stays flat, rigid and plain: comparable
                 # its own stream: a share of still cameras leaves every other draw as it was
                 still = np.random.default_rng([seed, split_id, 1 + i, 2]).random()
@@ -543,33 +586,36 @@ def render_sample(sample: SampleParams, seed: int, out_dir: Path) -> dict[str, d
                                   sway=bool(sway < sample.sway),
                                   camera_speed=sample.camera_speed,
                                   photo_zoom=sample.photo_zoom)  # fmt: skip
-            background = photos[name]
-            # A procedural scene has its own stream and is 2.5 frames wide: the path fits.
-            size = (round(2.5 * sample.height), round(2.5 * sample.width))
-            if split == "train" and _procedural(i, sample.dead_leaves):
-                name = "dead_leaves"
-                scene_rng = np.random.default_rng([seed, split_id, 1 + i, 1])
-                background = dead_leaves(
-                    scene_rng, *size, *leaf_pools, leaf_textures=content.leaf_textures
-                )
-            elif split == "train":
-                photo_sequences += 1
-                if sample.streets > 0 and _procedural(
-                    photo_sequences - 1, sample.streets / (1.0 - sample.dead_leaves)
-                ):
-                    name = "street"
-                    scene_rng = np.random.default_rng([seed, split_id, 1 + i, 3])
-                    background = street_scene(scene_rng, *size, *leaf_pools)
-            if name in ("dead_leaves", "street"):  # drawn at their own scale: only movers zoom
+                if _procedural(i, sample.dead_leaves):
+                    name, scene_seed = "dead_leaves", (seed, split_id, 1 + i, 1)
+                else:
+                    photo_sequences += 1
+                    if sample.streets > 0 and _procedural(
+                        photo_sequences - 1, sample.streets / (1.0 - sample.dead_leaves)
+                    ):
+                        name, scene_seed = "street", (seed, split_id, 1 + i, 3)
+            if scene_seed is not None:  # drawn at their own scale: only movers zoom
                 content = replace(content, zoom_background=False)
-            plan = plan_sequence(
-                rng, background, [photos[p] for p in object_names], sample.frames,
-                sample.width, sample.height, content, leaf_pools,
+            jobs.append(
+                SequenceJob(split, f"sample_{split}_{i:02d}", name, tuple(object_names), content,
+                            rng, scene_seed, sample.frames, sample.width, sample.height)
             )  # fmt: skip
-            seq = f"sample_{split}_{i:02d}"
-            for t in range(sample.frames):
-                write_png(out_dir / split / seq / f"{t:06d}.png", render_frame(plan, t))
-            counts[split][seq] = sample.frames
-            log.info("%s/%s: %d frames, %s + %s", split, seq, sample.frames, name,
-                     ", ".join(object_names))  # fmt: skip
+    return jobs
+
+
+def render_sample(
+    sample: SampleParams, seed: int, out_dir: Path, workers: int = 1
+) -> dict[str, dict[str, int]]:
+    """Render every sample sequence into out_dir/{train,test}/SEQ/NNNNNN.png.
+
+    Sequences render in ``workers`` processes (inline when 1). Returns {split: {sequence:
+    frames}}. The same seed gives byte-identical frames, whatever the worker count.
+    """
+    jobs = plan_sample(sample, seed)
+    counts: dict[str, dict[str, int]] = {"train": {}, "test": {}}
+    for job in jobs:
+        counts[job.split][job.sequence] = job.frames
+    for job, _ in run_jobs(partial(render_sequence, out_dir=out_dir), jobs, workers):
+        log.info("%s/%s: %d frames, %s + %s", job.split, job.sequence, job.frames, job.scene,
+                 ", ".join(job.object_names))  # fmt: skip
     return counts

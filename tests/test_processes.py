@@ -34,4 +34,5 @@ def test_cpu_workers_counts_the_cores_this_process_may_use():
            "from deblurflow.processes import cpu_workers; print(cpu_workers())"  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
-    assert cpu_workers() == len(os.sched_getaffinity(0))
+    assert cpu_workers() == min(8, len(os.sched_getaffinity(0)))
+    assert cpu_workers(cap=1) == 1

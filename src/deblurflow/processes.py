@@ -21,12 +21,17 @@ Job = TypeVar("Job")
 Result = TypeVar("Result")
 
 
-def cpu_workers() -> int:
-    """The processes this machine can run at once (at least 1)."""
+def cpu_workers(cap: int = 8) -> int:
+    """The processes to run at once: the cores this process may use, 1 to ``cap``.
+
+    The cap bounds memory on large machines (each process holds its own inputs, e.g. the
+    sample's photos), where a render of a few minutes gains little from more processes.
+    """
     try:
-        return max(1, len(os.sched_getaffinity(0)))  # the cores this process may use (Linux)
+        cores = len(os.sched_getaffinity(0))  # the cores this process may use (Linux)
     except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return max(1, min(cap, cores))
 
 
 def _one_opencv_thread() -> None:

@@ -56,7 +56,7 @@ def test_validate_baseline_matches_reference_metrics(prepared):
     want_ssim = np.mean([ssim(s, b) for b, s in zip(blur, sharp)])
     want_l1 = np.mean(np.abs(blur / 127.5 - sharp / 127.5))
     assert m["val_psnr"] == pytest.approx(want_psnr, abs=1e-4)
-    assert m["val_ssim"] == pytest.approx(want_ssim, abs=1e-3)
+    assert m["val_ssim"] == pytest.approx(want_ssim, abs=1e-4)  # float32 SSIM, skimage's float64
     assert m["val_l1"] == pytest.approx(want_l1, abs=1e-5)
 
 

@@ -55,7 +55,9 @@ def validate(
         out255 = ((out + 1) * 127.5).round().clamp(0, 255)
         gt255 = ((sharp + 1) * 127.5).round()
         psnr += psnr_torch(gt255, out255).double().clamp(max=100.0).sum()
-        ssim += ssim_torch(gt255, out255).double().sum()
+        # float32: 16x as fast as the float64 of the evaluate stage's SSIM on a CPU and within
+        # 1e-5 of it on the sample's frames (1e-4 at worst on flat ones): a monitor's precision.
+        ssim += ssim_torch(gt255, out255, dtype=torch.float32).double().sum()
     if generator is not None and was_training:
         generator.train()
     row = {"val_l1": (l1 / n).item(), "val_psnr": (psnr / n).item(), "val_ssim": (ssim / n).item()}

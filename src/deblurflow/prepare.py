@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from deblurflow.images import read_rgb
 from deblurflow.params import PrepareParams
 from deblurflow.prepared import KINDS, SPLITS, prepared_writer
+from deblurflow.processes import cpu_workers
 from deblurflow.resize import load_resized
 
 logger = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def fill(
             # Threads write disjoint rows of the memmap, so no lock is needed.
             arrays[(split, kind)][index] = img
 
-    workers = min(8, os.cpu_count() or 1)
+    workers = cpu_workers()  # decoding threads: one per usable core, at most 8
     total = sum(len(r) for r in rows.values())
     with (
         ThreadPoolExecutor(workers) as pool,

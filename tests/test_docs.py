@@ -1,4 +1,4 @@
-"""The docs hold together: every relative link and #anchor resolves, no lab notes, a short README.
+"""The docs hold together: links and #anchors resolve, no lab notes, a short README, true scores.
 
 Plain Markdown read as GitHub renders it: a heading's anchor is its text lower-cased, with
 formatting and punctuation dropped and spaces turned into hyphens; a repeated heading gets
@@ -7,6 +7,7 @@ formatting and punctuation dropped and spaces turned into hyphens; a repeated he
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -137,3 +138,43 @@ def test_changelog_keeps_a_changelog():
     assert text.startswith("# Changelog")
     assert "## [Unreleased]" in text
     assert re.search(r"^## \[[^\]]+\] - \d{4}-\d{2}-\d{2}$", text, re.MULTILINE)
+
+
+SCORE_ROW = re.compile(
+    r"^\| (?P<label>[^|]+) \| (?P<inp>[\d.]+) dB / (?P<inp_ssim>[\d.]+) \| (?P<out>[\d.]+) dB / "
+    r"(?P<out_ssim>[\d.]+) \| \*\*(?P<gain>[+-][\d.]+) dB\*\* / (?P<gain_ssim>[+-][\d.]+) \|$"
+)
+
+
+def readme_scores() -> dict[str, dict[str, str]]:
+    """The README's score table: label -> the six numbers as written."""
+    text = (REPO / "README.md").read_text()
+    return {m["label"]: m.groupdict() for m in map(SCORE_ROW.match, text.splitlines()) if m}
+
+
+@pytest.mark.parametrize(
+    ("row", "source", "prefix"),
+    [
+        ("sample test split, 20 frames at 320x180: demo model", "metrics/eval.json", "test"),
+        ("2 real GoPro photos at 640x360", "metrics/eval.json", "real"),
+        ("sample test split: shipped model", "models/pretrained/scores.json", "test"),
+        ("2 real GoPro photos: shipped model", "models/pretrained/scores.json", "real"),
+    ],
+)
+def test_readme_score_table_repeats_the_committed_scores(row, source, prefix):
+    """Each row of the README's table is the committed file's input, output and gain."""
+    scores = json.loads((REPO / source).read_text())
+    rows = [v for label, v in readme_scores().items() if label.startswith(row)]
+    assert len(rows) == 1, f"one README row starting {row!r}, found {len(rows)}"
+    got = rows[0]
+    inp = "input" if prefix == "test" else "real_input"
+    gain = "gain" if prefix == "test" else "real_gain"
+    want = {
+        "inp": f"{scores[f'{inp}_psnr']:.2f}",
+        "inp_ssim": f"{scores[f'{inp}_ssim']:.4f}",
+        "out": f"{scores[f'{prefix}_psnr']:.2f}",
+        "out_ssim": f"{scores[f'{prefix}_ssim']:.4f}",
+        "gain": f"{scores[f'{gain}_psnr']:+.2f}",
+        "gain_ssim": f"{scores[f'{gain}_ssim']:+.3f}",
+    }
+    assert {k: got[k] for k in want} == want

@@ -193,6 +193,59 @@ def test_a_fresh_training_run_marks_the_one_it_supersedes_killed(store, tmp_path
     assert client.get_run(new.run_id).info.status == "RUNNING"
 
 
+def test_sigterm_inside_an_mlflow_write_waits_for_it_then_stops(store):
+    """SIGTERM while MLflow's store writes (here: just after its first SQL statement): the
+    write completes, then the stage stops, and the run is marked KILLED. Cut half-way, the
+    write was lost, and a stop inside the store's transaction could leave the run RUNNING."""
+    import signal
+
+    from mlflow.tracking import MlflowClient
+    from sqlalchemy import event
+
+    run = tracking.Run()
+    run.start("t", {}, {})
+    engine = run.client._tracking_client.store.engine
+    sent = []
+
+    def sigterm_once(*args):  # SQLAlchemy calls this after each SQL statement
+        if not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, stage._terminate)
+    event.listen(engine, "after_cursor_execute", sigterm_once)
+    try:
+        with pytest.raises(stage.Terminated):
+            run.log_metrics({"val_l1": 0.25}, step=3)
+    finally:
+        event.remove(engine, "after_cursor_execute", sigterm_once)
+        signal.signal(signal.SIGTERM, previous)
+    assert sent and run.enabled
+    run.finish("KILLED")
+    got = MlflowClient(store).get_run(run.run_id)
+    assert got.info.status == "KILLED"
+    assert got.data.metrics == {"val_l1": 0.25}
+
+
+def test_holding_sigterm_raises_it_as_the_block_ends_and_not_before():
+    import signal
+
+    done = []
+    previous = signal.signal(signal.SIGTERM, stage._terminate)
+    try:
+        with pytest.raises(stage.Terminated):
+            with stage.holding_sigterm():
+                os.kill(os.getpid(), signal.SIGTERM)
+                done.append("inside, after the signal")
+            done.append("after the block")
+        with pytest.raises(stage.Terminated):  # outside a block it stops at once
+            os.kill(os.getpid(), signal.SIGTERM)
+            done.append("outside, after the signal")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert done == ["inside, after the signal"]
+
+
 # --- item 9: a copied workspace never writes artifacts into the original ---------------------
 
 

@@ -150,7 +150,7 @@ def test_sigterm_marks_the_run_killed_and_says_where_training_stopped(
 
     client = MlflowClient(uri)
     (run_,) = client.search_runs([client.get_experiment_by_name("deblurflow").experiment_id])
-    assert run_.info.status == "KILLED"
+    assert run_.info.status == "KILLED", err[-3000:]  # a tracking warning says why not
 
 
 # --- item 3: a full disk ---------------------------------------------------------------------

@@ -9,12 +9,13 @@ stopped``, and exit with 130 / 143. At start, temp files a killed run of the sta
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from . import atomic
@@ -41,8 +42,34 @@ def fail(stage: str, exc: BaseException) -> int:
     return 1
 
 
+# A SIGTERM that arrives inside ``holding_sigterm()`` waits for the block to end: a write cut
+# half-way (MLflow's SQLAlchemy commit) can leave the store unable to record the stop itself.
+_held = {"depth": 0, "pending": False}
+
+
 def _terminate(signum: int, frame: object) -> None:
+    if _held["depth"]:
+        _held["pending"] = True
+        return
     raise Terminated()
+
+
+@contextlib.contextmanager
+def holding_sigterm() -> Iterator[None]:
+    """Run the block to its end before a SIGTERM that arrives inside it stops the stage
+    (``Terminated`` is raised as the block ends). Signals reach the main thread only, so
+    elsewhere this changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _held["depth"] += 1
+    try:
+        yield
+    finally:
+        _held["depth"] -= 1
+        if not _held["depth"] and _held["pending"]:
+            _held["pending"] = False
+            raise Terminated()
 
 
 # A signal handler runs wherever the main thread is, also inside a finalizer (``__del__``, a

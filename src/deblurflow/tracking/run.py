@@ -27,6 +27,7 @@ from typing import Any
 
 from .. import atomic
 from ..repo import repo_root
+from ..stage import holding_sigterm
 from . import state
 from .faults import artifact_mismatch, bound_http_and_logs, one_line
 
@@ -60,11 +61,13 @@ class Run:
     # --- start, resume, finish ---------------------------------------------------------------
 
     def safe(self, what: str, fn: Callable[[], Any]) -> Any:
-        """``fn()``, or None after reporting its failure once (tracking is then off)."""
+        """``fn()``, or None after reporting its failure once (tracking is then off). A SIGTERM
+        waits for ``fn`` to return: a store write cut half-way could not record the stop."""
         if not self.enabled:
             return None
         try:
-            return fn()
+            with holding_sigterm():
+                return fn()
         except Exception as exc:  # noqa: BLE001 - any tracking failure must not stop training
             self.enabled = False
             log.warning(

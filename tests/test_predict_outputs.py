@@ -175,7 +175,8 @@ def test_without_m_the_shipped_model_then_the_pipelines(workspace, capsys):
 
     best = generator_file(workspace / "models" / "best.pt", seed=2)
     assert main(["predict", "a.png", "-o", "out2"]) == 0
-    assert f"deblurflow: using {best} (the pipeline's model)" in capsys.readouterr().err
+    assert f"deblurflow: using {best} (the pipeline's model; -m {shipped} for the shipped, " \
+        "longer-trained one)" in capsys.readouterr().err  # fmt: skip
     from_best = read_rgb(workspace / "photos" / "out2" / "a_deblurred.png")
     assert not np.array_equal(from_shipped, from_best)  # two models, two results
 
@@ -184,6 +185,12 @@ def test_without_m_the_shipped_model_then_the_pipelines(workspace, capsys):
     assert "using" not in capsys.readouterr().err
     np.testing.assert_array_equal(read_rgb(workspace / "photos" / "out3" / "a_deblurred.png"),
                                   from_shipped)  # fmt: skip
+
+
+def test_without_m_and_no_shipped_model_the_line_names_only_the_pipelines(workspace, capsys):
+    best = generator_file(workspace / "models" / "best.pt", seed=2)
+    assert main(["predict", "a.png", "-o", "out"]) == 0
+    assert f"deblurflow: using {best} (the pipeline's model)\n" in capsys.readouterr().err
 
 
 def test_without_m_and_no_model_is_one_line(workspace, capsys):

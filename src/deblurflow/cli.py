@@ -57,7 +57,10 @@ def default_model(cwd: Path | None = None) -> tuple[Path, str]:
             f"{(cwd or Path.cwd()).resolve()}: give -m PATH"
         )
     if (root / PIPELINE_MODEL).is_file():
-        return root / PIPELINE_MODEL, "the pipeline's model"
+        why = "the pipeline's model"
+        if (root / SHIPPED_MODEL).is_file():  # after `make repro` the demo: say what else is here
+            why += f"; -m {root / SHIPPED_MODEL} for the shipped, longer-trained one"
+        return root / PIPELINE_MODEL, why
     if (root / SHIPPED_MODEL).is_file():
         card = root / SHIPPED_MODEL.with_name("MODEL_CARD.md")
         return root / SHIPPED_MODEL, f"the shipped model, {card.name} beside it; `dvc repro` " \

@@ -42,14 +42,15 @@ def fail(stage: str, exc: BaseException) -> int:
     return 1
 
 
-# A SIGTERM that arrives inside ``holding_sigterm()`` waits for the block to end: a write cut
-# half-way (MLflow's SQLAlchemy commit) can leave the store unable to record the stop itself.
-_held = {"depth": 0, "pending": False}
+# A SIGTERM that arrives inside ``holding_sigterm()`` waits for the block to end (kept as a
+# lost one is, below): a write cut half-way (MLflow's SQLAlchemy commit) can leave the store
+# unable to record the stop itself.
+_held = {"depth": 0}
 
 
 def _terminate(signum: int, frame: object) -> None:
     if _held["depth"]:
-        _held["pending"] = True
+        _lost_terminate.set()
         return
     raise Terminated()
 
@@ -67,9 +68,8 @@ def holding_sigterm() -> Iterator[None]:
         yield
     finally:
         _held["depth"] -= 1
-        if not _held["depth"] and _held["pending"]:
-            _held["pending"] = False
-            raise Terminated()
+        if not _held["depth"]:
+            check_terminated()
 
 
 # A signal handler runs wherever the main thread is, also inside a finalizer (``__del__``, a

@@ -158,3 +158,51 @@ def test_help_shows_defaults(capsys):
     for expected in ("(default: 2048)", "(default: 64)", "(default: models/best.pt)",
                      "--recursive", "16-bit"):  # fmt: skip
         assert expected in text
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_phone_photo_comes_back_upright_as_its_exif_says(tmp_path, model_file, orientation):
+    # Phones store portrait photos as landscape pixels plus an EXIF Orientation tag that
+    # viewers apply. The output PNG has no EXIF, so predict must turn the pixels upright.
+    import io
+
+    import cv2
+    from PIL import Image, ImageOps
+
+    rng = np.random.default_rng(orientation)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)).save(
+        buf, "JPEG", exif=exif, quality=95
+    )
+    (tmp_path / "p.jpg").write_bytes(buf.getvalue())
+    # Two references: OpenCV's own EXIF handling (IMREAD_COLOR) and Pillow's exif_transpose.
+    bgr = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_COLOR)
+    upright = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(upright, np.asarray(ImageOps.exif_transpose(Image.open(buf))))
+    assert upright.shape[:2] == ((40, 24) if orientation >= 5 else (24, 40))
+    assert main(_args(tmp_path, model_file, tmp_path / "p.jpg")) == 0
+    np.testing.assert_array_equal(read_rgb(tmp_path / "out" / "p_deblurred.png"), upright)
+
+
+def test_exif_orientation_is_read_past_pillows_pixel_limit(tmp_path, monkeypatch):
+    # A 200 MP phone photo is over Pillow's decompression-bomb limit; only the header is read,
+    # so the limit must not hide its orientation (here the limit is lowered to 100 px).
+    import io
+    import warnings
+
+    from PIL import Image
+
+    from deblurflow.photos import exif_orientation
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48)).save(buf, "JPEG", exif=exif)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning either
+        assert exif_orientation(np.frombuffer(buf.getvalue(), np.uint8)) == 6
+    assert Image.MAX_IMAGE_PIXELS == 100  # the limit is the caller's again
+    assert exif_orientation(np.frombuffer(b"not an image", np.uint8)) == 1

@@ -1,13 +1,16 @@
 """Users' photos for ``predict``: gray, gray+alpha, RGB or RGBA, 8 or 16 bits, read and
-written back as they came (the pipeline's own 8-bit RGB I/O is images.py)."""
+written back as they came (the pipeline's own 8-bit RGB I/O is images.py), turned upright as
+their EXIF orientation says."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from deblurflow.images import ImageError
 
@@ -27,8 +30,38 @@ class Photo:
     gray: bool = False
 
 
+#: EXIF Orientation (tag 0x0112) -> how to turn the stored rows and columns upright, as a
+#: viewer shows them (2-4: mirrors and a half turn; 5-8: those across a diagonal).
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a),
+}
+
+
+def exif_orientation(data: np.ndarray) -> int:
+    """The EXIF Orientation of an encoded image (1, upright, when it has none or the tag is
+    not one of the eight). OpenCV applies it only when it may drop alpha and 16 bits
+    (``IMREAD_COLOR``), so it is read here and applied to the unchanged pixels."""
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # only the header is read:
+    try:  # Pillow's decompression-bomb limit (179 MP) must not skip a 200 MP phone photo
+        with Image.open(io.BytesIO(data.tobytes())) as img:
+            value = img.getexif().get(0x0112, 1)
+    except Exception:  # a format or a header Pillow does not read: OpenCV decides alone
+        return 1
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    return value if value in _UPRIGHT else 1
+
+
 def read_photo(path: str | Path) -> Photo:
-    """Read a gray, gray+alpha, RGB or RGBA photo, 8 or 16 bits per channel."""
+    """Read a gray, gray+alpha, RGB or RGBA photo, 8 or 16 bits per channel, upright: a phone
+    photo's EXIF orientation is applied to its pixels, as every viewer applies it, since the
+    PNG written back carries no EXIF."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such image file")
@@ -38,6 +71,9 @@ def read_photo(path: str | Path) -> Photo:
         raise ImageError(f"{path}: cannot decode image (corrupt, truncated or not an image)")
     if img.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"{path}: unsupported pixel type {img.dtype} (8- or 16-bit only)")
+    turn = _UPRIGHT.get(exif_orientation(data))
+    if turn is not None:
+        img = np.ascontiguousarray(turn(img))
     if img.ndim == 2:
         return Photo(np.repeat(img[:, :, None], 3, axis=2), gray=True)
     channels = img.shape[2]

@@ -206,3 +206,38 @@ def test_exif_orientation_is_read_past_pillows_pixel_limit(tmp_path, monkeypatch
         assert exif_orientation(np.frombuffer(buf.getvalue(), np.uint8)) == 6
     assert Image.MAX_IMAGE_PIXELS == 100  # the limit is the caller's again
     assert exif_orientation(np.frombuffer(b"not an image", np.uint8)) == 1
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "png16"])
+def test_a_photos_colour_profile_is_written_into_its_output(tmp_path, model_file, kind):
+    # A phone photo in Display P3 carries an ICC profile; without it in the output, viewers
+    # take the values as sRGB and the deblurred photo looks duller than the input.
+    import io
+
+    import cv2
+    from PIL import Image, ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rng = np.random.default_rng(5)
+    if kind == "jpeg":
+        buf = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)).save(
+            buf, "JPEG", icc_profile=icc
+        )
+        data = buf.getvalue()
+    else:
+        img = rng.integers(0, 65536, (24, 40, 3), dtype=np.int64).astype(np.uint16)
+        ok, out = cv2.imencodeWithMetadata(
+            ".png", img, [cv2.IMAGE_METADATA_ICCP], [np.frombuffer(icc, np.uint8)]
+        )
+        data = out.tobytes()
+    (tmp_path / "p.img").write_bytes(data)
+    (tmp_path / "plain.png").write_bytes(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1])
+    assert main(_args(tmp_path, model_file, tmp_path / "p.img", tmp_path / "plain.png")) == 0
+    with Image.open(tmp_path / "out" / "p_deblurred.png") as out:
+        assert out.info.get("icc_profile") == icc
+    with Image.open(tmp_path / "out" / "plain_deblurred.png") as out:
+        assert "icc_profile" not in out.info  # no profile in, none out
+    stored = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    written = cv2.imread(str(tmp_path / "out" / "p_deblurred.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(written, stored)  # the identity model: pixels unchanged

@@ -22,12 +22,15 @@ class Photo:
     ``rgb`` is (H, W, 3) uint8 or uint16 (16-bit files keep their depth end to end);
     ``alpha`` is the alpha channel (H, W) of an RGBA/gray+alpha file, passed through unchanged;
     ``gray`` marks a one-channel file (the model sees it replicated to RGB and the output is
-    written back as one channel, the mean of the three).
+    written back as one channel, the mean of the three); ``icc`` is the file's colour profile
+    (a phone's Display P3, say), written into the output so that viewers show its colours as
+    they showed the input's.
     """
 
     rgb: np.ndarray
     alpha: np.ndarray | None = None
     gray: bool = False
+    icc: bytes | None = None
 
 
 #: EXIF Orientation (tag 0x0112) -> how to turn the stored rows and columns upright, as a
@@ -66,7 +69,7 @@ def read_photo(path: str | Path) -> Photo:
     if not path.is_file():
         raise ImageError(f"{path}: no such image file")
     data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    img, icc = _decode(data) if data.size else (None, None)
     if img is None:
         raise ImageError(f"{path}: cannot decode image (corrupt, truncated or not an image)")
     if img.dtype not in (np.uint8, np.uint16):
@@ -75,12 +78,23 @@ def read_photo(path: str | Path) -> Photo:
     if turn is not None:
         img = np.ascontiguousarray(turn(img))
     if img.ndim == 2:
-        return Photo(np.repeat(img[:, :, None], 3, axis=2), gray=True)
+        return Photo(np.repeat(img[:, :, None], 3, axis=2), gray=True, icc=icc)
     channels = img.shape[2]
     if channels == 2:  # gray + alpha
-        return Photo(np.repeat(img[:, :, :1], 3, axis=2), alpha=img[:, :, 1].copy(), gray=True)
+        gray = np.repeat(img[:, :, :1], 3, axis=2)
+        return Photo(gray, alpha=img[:, :, 1].copy(), gray=True, icc=icc)
     alpha = img[:, :, 3].copy() if channels == 4 else None
-    return Photo(np.ascontiguousarray(img[:, :, 2::-1]), alpha=alpha)  # BGR(A) -> RGB
+    return Photo(np.ascontiguousarray(img[:, :, 2::-1]), alpha=alpha, icc=icc)  # BGR(A) -> RGB
+
+
+def _decode(data: np.ndarray) -> tuple[np.ndarray | None, bytes | None]:
+    """The pixels as stored (alpha, 16 bits) and the ICC profile, where this OpenCV reads
+    metadata (4.12 on); without it, no profile."""
+    if not hasattr(cv2, "imdecodeWithMetadata"):
+        return cv2.imdecode(data, cv2.IMREAD_UNCHANGED), None
+    img, kinds, chunks = cv2.imdecodeWithMetadata(data, cv2.IMREAD_UNCHANGED)
+    icc = [c for k, c in zip(kinds, chunks) if k == cv2.IMAGE_METADATA_ICCP]
+    return img, (np.asarray(icc[0]).tobytes() if icc else None)
 
 
 def encode_photo(photo: Photo, compression: int = 1) -> bytes:
@@ -93,7 +107,12 @@ def encode_photo(photo: Photo, compression: int = 1) -> bytes:
     if photo.alpha is not None:
         planes.append(photo.alpha.astype(rgb.dtype))
     img = planes[0] if len(planes) == 1 else np.dstack(planes)
-    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    flags = [cv2.IMWRITE_PNG_COMPRESSION, compression]
+    if photo.icc and hasattr(cv2, "imencodeWithMetadata"):
+        profile = [np.frombuffer(photo.icc, np.uint8)]
+        ok, buf = cv2.imencodeWithMetadata(".png", img, [cv2.IMAGE_METADATA_ICCP], profile, flags)
+    else:
+        ok, buf = cv2.imencode(".png", img, flags)
     if not ok:
         raise ImageError("PNG encoding failed")
     return buf.tobytes()

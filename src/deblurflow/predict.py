@@ -24,7 +24,7 @@ import logging
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -32,7 +32,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from deblurflow import atomic
 from deblurflow.images import ImageError
-from deblurflow.photos import Photo, encode_photo, read_photo
+from deblurflow.photos import encode_photo, read_photo
 from deblurflow.tiling import Runner, deblur_tiled
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def predict_files(
             try:
                 photo = read_photo(job.source)
                 out = deblur_tiled(run, photo.rgb, tile, overlap)
-                data = encode_photo(Photo(out, photo.alpha, photo.gray))
+                data = encode_photo(replace(photo, rgb=out))
                 atomic.write_bytes(dest, data, replace=overwrite)
                 outcome.written += 1
             except FileExistsError:  # made by someone else while we deblurred

@@ -241,3 +241,17 @@ def test_a_photos_colour_profile_is_written_into_its_output(tmp_path, model_file
     stored = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     written = cv2.imread(str(tmp_path / "out" / "p_deblurred.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(written, stored)  # the identity model: pixels unchanged
+
+
+def test_an_iphone_heic_in_a_folder_is_reported_with_what_to_do(tmp_path, model_file, capsys):
+    # OpenCV does not read HEIC: the file is named with the fix, not skipped without a word.
+    photos = tmp_path / "photos"
+    write_png(photos / "a.png", np.full((16, 16, 3), 10, np.uint8))
+    (photos / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))
+    (photos / "notes.txt").write_text("not a photo")
+    assert main(_args(tmp_path, model_file, photos)) == 1
+    err = capsys.readouterr().err
+    assert "IMG_0001.HEIC: HEIC (an iPhone photo) is not a format OpenCV reads" in err
+    assert "convert it to JPEG or PNG" in err and "1 of 2 image(s) failed" in err
+    assert "notes.txt" not in err
+    assert (tmp_path / "out" / "a_deblurred.png").is_file()

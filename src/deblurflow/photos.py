@@ -61,6 +61,13 @@ def exif_orientation(data: np.ndarray) -> int:
     return value if value in _UPRIGHT else 1
 
 
+#: formats a photo may come in that OpenCV's wheels do not decode
+NOT_READ = {"heic": "HEIC (an iPhone photo)", "heif": "HEIF"} | {
+    raw: f"{raw.upper()} (a camera's raw file)"
+    for raw in ("dng", "cr2", "cr3", "nef", "arw", "raf", "orf", "rw2")
+}
+
+
 def read_photo(path: str | Path) -> Photo:
     """Read a gray, gray+alpha, RGB or RGBA photo, 8 or 16 bits per channel, upright: a phone
     photo's EXIF orientation is applied to its pixels, as every viewer applies it, since the
@@ -71,6 +78,12 @@ def read_photo(path: str | Path) -> Photo:
     data = np.fromfile(path, dtype=np.uint8)
     img, icc = _decode(data) if data.size else (None, None)
     if img is None:
+        kind = path.suffix.lower().lstrip(".")
+        if kind in NOT_READ:
+            raise ImageError(
+                f"{path}: {NOT_READ[kind]} is not a format OpenCV reads: convert it to JPEG or"
+                " PNG first (a phone or photo app exports either)"
+            )
         raise ImageError(f"{path}: cannot decode image (corrupt, truncated or not an image)")
     if img.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"{path}: unsupported pixel type {img.dtype} (8- or 16-bit only)")

@@ -32,12 +32,15 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from deblurflow import atomic
 from deblurflow.images import ImageError
-from deblurflow.photos import encode_photo, read_photo
+from deblurflow.photos import NOT_READ, encode_photo, read_photo
 from deblurflow.tiling import Runner, deblur_tiled
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+#: photos a folder may hold that OpenCV does not read: each is reported (convert it), not
+#: skipped without a word
+UNREADABLE_SUFFIXES = {f".{kind}" for kind in NOT_READ}
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ def collect_inputs(paths: list[Path], recursive: bool = False) -> list[Job]:
     for p in paths:
         if p.is_dir():
             found = p.rglob("*") if recursive else p.iterdir()
-            images = sorted(q for q in found if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            kinds = IMAGE_SUFFIXES | UNREADABLE_SUFFIXES
+            images = sorted(q for q in found if q.is_file() and q.suffix.lower() in kinds)
             jobs += [Job(q, q.parent.relative_to(p)) for q in images]
         elif p.exists():
             jobs.append(Job(p))

@@ -255,3 +255,30 @@ def test_an_iphone_heic_in_a_folder_is_reported_with_what_to_do(tmp_path, model_
     assert "convert it to JPEG or PNG" in err and "1 of 2 image(s) failed" in err
     assert "notes.txt" not in err
     assert (tmp_path / "out" / "a_deblurred.png").is_file()
+
+
+def test_max_side_shrinks_larger_photos_and_their_alpha_first(tmp_path, model_file):
+    import cv2
+
+    rng = np.random.default_rng(7)
+    big = rng.integers(0, 65536, (40, 60, 4), dtype=np.int64).astype(np.uint16)  # RGBA 16-bit
+    small = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "big.png"), big)
+    cv2.imwrite(str(tmp_path / "small.png"), small)
+    args = _args(tmp_path, model_file, tmp_path / "big.png", tmp_path / "small.png",
+                 extra=["--max-side", "30"])  # fmt: skip
+    assert main(args) == 0
+    out = cv2.imread(str(tmp_path / "out" / "big_deblurred.png"), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (20, 30, 4) and out.dtype == np.uint16
+    # The identity model: the output is OpenCV's INTER_AREA shrink of every channel.
+    expected = cv2.resize(big, (30, 20), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(out, expected)
+    kept = cv2.imread(str(tmp_path / "out" / "small_deblurred.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(kept, small)  # no larger than 30 px: as it came
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "half"])
+def test_max_side_must_be_pixels_above_zero(tmp_path, model_file, capsys, value):
+    with pytest.raises(SystemExit):
+        main(_args(tmp_path, model_file, tmp_path / "p.png", extra=["--max-side", value]))
+    assert f"expected a whole number of pixels above 0, not '{value}'" in capsys.readouterr().err

@@ -5,7 +5,7 @@ their EXIF orientation says."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from deblurflow.images import ImageError
+from deblurflow.resize import target_size
 
 
 @dataclass
@@ -108,6 +109,21 @@ def _decode(data: np.ndarray) -> tuple[np.ndarray | None, bytes | None]:
     img, kinds, chunks = cv2.imdecodeWithMetadata(data, cv2.IMREAD_UNCHANGED)
     icc = [c for k, c in zip(kinds, chunks) if k == cv2.IMAGE_METADATA_ICCP]
     return img, (np.asarray(icc[0]).tobytes() if icc else None)
+
+
+def shrink_photo(photo: Photo, max_side: int | None) -> Photo:
+    """``photo`` with its long side at most ``max_side`` px, aspect kept (OpenCV's INTER_AREA,
+    as evaluate resizes the real pairs; alpha alike); as it is when it is no larger."""
+    height, width = photo.rgb.shape[:2]
+    if max_side is None or max(height, width) <= max_side:
+        return photo
+    size = target_size(width, height, max_side)
+
+    def resize(a: np.ndarray) -> np.ndarray:
+        return cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+
+    alpha = None if photo.alpha is None else resize(photo.alpha)
+    return replace(photo, rgb=resize(photo.rgb), alpha=alpha)
 
 
 def encode_photo(photo: Photo, compression: int = 1) -> bytes:

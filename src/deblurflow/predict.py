@@ -32,7 +32,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from deblurflow import atomic
 from deblurflow.images import ImageError
-from deblurflow.photos import NOT_READ, encode_photo, read_photo
+from deblurflow.photos import NOT_READ, encode_photo, read_photo, shrink_photo
 from deblurflow.tiling import Runner, deblur_tiled
 
 log = logging.getLogger(__name__)
@@ -124,8 +124,10 @@ def predict_files(
     tile: int = 0,
     overlap: int = 0,
     overwrite: bool = False,
+    max_side: int | None = None,
 ) -> Outcome:
-    """Deblur every job into ``out_dir`` (see the module docstring for what is never lost)."""
+    """Deblur every job into ``out_dir`` (see the module docstring for what is never lost),
+    each first shrunk to a long side of ``max_side`` px when it is larger."""
     outcome = Outcome(len(jobs))
     shared = clashes(jobs, out_dir, suffix)
     t0 = time.perf_counter()
@@ -145,7 +147,7 @@ def predict_files(
                 outcome.kept.append(dest)
                 continue
             try:
-                photo = read_photo(job.source)
+                photo = shrink_photo(read_photo(job.source), max_side)
                 out = deblur_tiled(run, photo.rgb, tile, overlap)
                 data = encode_photo(replace(photo, rgb=out))
                 atomic.write_bytes(dest, data, replace=overwrite)

@@ -103,7 +103,7 @@ def read_photo(path: str | Path) -> Photo:
 
 def _decode(data: np.ndarray) -> tuple[np.ndarray | None, bytes | None]:
     """The pixels as stored (alpha, 16 bits) and the ICC profile, where this OpenCV reads
-    metadata (4.12 on); without it, no profile."""
+    metadata (`imdecodeWithMetadata`: the current wheels); without it, no profile."""
     if not hasattr(cv2, "imdecodeWithMetadata"):
         return cv2.imdecode(data, cv2.IMREAD_UNCHANGED), None
     img, kinds, chunks = cv2.imdecodeWithMetadata(data, cv2.IMREAD_UNCHANGED)

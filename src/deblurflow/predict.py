@@ -38,9 +38,9 @@ from deblurflow.tiling import Runner, deblur_tiled
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-#: photos a folder may hold that OpenCV does not read: each is reported (convert it), not
-#: skipped without a word
-UNREADABLE_SUFFIXES = {f".{kind}" for kind in NOT_READ}
+#: a folder's files that are deblurred, and photos OpenCV does not read: those are reported
+#: (convert it), not skipped without a word
+FOLDER_SUFFIXES = IMAGE_SUFFIXES | {f".{kind}" for kind in NOT_READ}
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,7 @@ def collect_inputs(paths: list[Path], recursive: bool = False) -> list[Job]:
     for p in paths:
         if p.is_dir():
             found = p.rglob("*") if recursive else p.iterdir()
-            kinds = IMAGE_SUFFIXES | UNREADABLE_SUFFIXES
-            images = sorted(q for q in found if q.is_file() and q.suffix.lower() in kinds)
+            images = sorted(q for q in found if q.is_file() and q.suffix.lower() in FOLDER_SUFFIXES)
             jobs += [Job(q, q.parent.relative_to(p)) for q in images]
         elif p.exists():
             jobs.append(Job(p))
